@@ -1,0 +1,96 @@
+/**
+ * The job as a client submits it and as the service stores it. The TypeBox schemas give the
+ * API its validation, its serialization and its OpenAPI document from one definition.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import type { Summary } from './result.js';
+
+export const MAX_PATCH_BYTES = 8 * 1024 * 1024;
+
+/** A catalog name, never a path: jobs pick a kernel source the operator configured. */
+export const KernelName = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$', description: 'kernel source name from GET /v1/kernels' });
+
+/** kunit's glob: suite or suite.test, with * and ?; no spaces, so it cannot inject boot arguments. */
+export const FilterGlob = Type.String({ pattern: '^[A-Za-z0-9_*?.\\-\\[\\]]{1,256}$', description: 'kunit.filter_glob, e.g. "list-kernel-test" or "maple_tree.*"' });
+
+export const KconfigLine = Type.String({
+  pattern: '^(CONFIG_[A-Za-z0-9_]+=(y|n|m|-?[0-9]+|0x[0-9a-fA-F]+|"([^"\\\\\\n]|\\\\.)*")|# CONFIG_[A-Za-z0-9_]+ is not set)$',
+  description: 'one Kconfig assignment, e.g. CONFIG_KASAN=y',
+});
+
+const common = {
+  kernel: Type.Optional(KernelName),
+  mmu: Type.Optional(Type.Boolean({ description: 'build with CONFIG_MMU=y (true) or the no-MMU kernel (false)' })),
+  kconfig_add: Type.Optional(Type.Array(KconfigLine, { maxItems: 256 })),
+  patch: Type.Optional(
+    Type.String({ minLength: 1, maxLength: MAX_PATCH_BYTES, description: 'mbox from git format-patch / b4, or a unified diff' }),
+  ),
+  timeout_s: Type.Optional(Type.Integer({ minimum: 30, maximum: 14400, description: 'whole-job timeout in seconds' })),
+};
+
+export const KunitJobRequest = Type.Object(
+  {
+    kind: Type.Literal('kunit'),
+    ...common,
+    kunitconfig: Type.Optional(Type.String({ maxLength: 65536, description: 'kunitconfig text; default: the tree\'s default KUnit config' })),
+    filter_glob: Type.Optional(FilterGlob),
+  },
+  { additionalProperties: false },
+);
+export type KunitJobRequest = Static<typeof KunitJobRequest>;
+
+export const JobRequest = KunitJobRequest;
+export type JobRequest = KunitJobRequest;
+
+export const JOB_STATES = ['queued', 'building', 'booting', 'running', 'passed', 'failed', 'error', 'canceled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+export const FINAL_STATES: ReadonlySet<JobState> = new Set(['passed', 'failed', 'error', 'canceled']);
+
+/** Pipeline stages in order; the one a failed job names is where it stopped. */
+export const STAGES = ['source', 'patch', 'config', 'build', 'boot', 'test', 'infra'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export interface Timings {
+  queued_at: string;
+  started_at?: string;
+  finished_at?: string;
+  /** Milliseconds spent in each stage that ran. */
+  stages: Partial<Record<Stage, number>>;
+}
+
+export interface KernelInfo {
+  name: string;
+  /** Source version, e.g. "7.2.12-1" for Debian's linux-source-7.2. */
+  version: string;
+  /** Our no-MMU series applied, as "<name>@<hash>", or null. */
+  series: string | null;
+}
+
+export interface ConfigInfo {
+  /** sha256 of the final .config. */
+  hash: string;
+  /** Read from the built .config, not from the request. */
+  mmu: boolean;
+}
+
+/** What GET /v1/jobs/:id returns; the request itself is kept separately (patches are large). */
+export interface JobRecord {
+  id: string;
+  kind: JobRequest['kind'];
+  state: JobState;
+  /** The stage running now, or the one that failed. */
+  stage: Stage | null;
+  message: string | null;
+  summary: Summary;
+  timings: Timings;
+  kernel: KernelInfo | null;
+  config: ConfigInfo | null;
+  attempt: number;
+}
+
+export type JobEvent =
+  | { type: 'state'; state: JobState; stage: Stage | null; message: string | null }
+  | { type: 'test'; path: string[]; status: import('./result.js').TestStatus; reason?: string };
+
+export const ARTIFACTS = ['build.log', 'console.log', 'config', 'patch.log'] as const;
+export type ArtifactName = (typeof ARTIFACTS)[number];

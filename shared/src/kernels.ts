@@ -1,0 +1,70 @@
+/**
+ * The kernel catalog: named source trees an operator allows. Jobs name one; they never send a
+ * path. The default entry is Debian's linux-source-7.2 as infra/setup.sh unpacks it; an operator
+ * adds local trees with NOMMU_CI_KERNELS=/path/to/catalog.json: [{"name": "...", "path": "..."}].
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { KERNEL_IMAGES_DIR, SOURCES_DIR } from './paths.js';
+
+export const DEFAULT_KERNEL = 'debian-7.2';
+
+export interface KernelSource {
+  name: string;
+  /** Pristine tree; read-only to the service. */
+  path: string;
+  /** Package version or `make kernelversion` of the tree. */
+  version: string;
+  /** Whether the tree is present on this host (a worker host may lack an entry the API lists). */
+  available: boolean;
+}
+
+export interface SeriesInfo {
+  name: string;
+  dir: string;
+  /** Patch file names in order, from the `series` file. */
+  patches: string[];
+  /** sha256 over the patches' contents, short: identifies the series version in results. */
+  hash: string;
+}
+
+function treeVersion(dir: string): string {
+  const pkg = dir + '.version';
+  if (existsSync(pkg)) return readFileSync(pkg, 'utf8').trim();
+  const mk = path.join(dir, 'Makefile');
+  if (!existsSync(mk)) return 'unknown';
+  const head = readFileSync(mk, 'utf8').slice(0, 400);
+  const v = (k: string): string => new RegExp(`^${k} = (.*)$`, 'm').exec(head)?.[1]?.trim() ?? '';
+  return `${v('VERSION')}.${v('PATCHLEVEL')}.${v('SUBLEVEL')}${v('EXTRAVERSION')}`;
+}
+
+export function loadCatalog(env = process.env): KernelSource[] {
+  const entries: { name: string; path: string }[] = [{ name: DEFAULT_KERNEL, path: path.join(SOURCES_DIR, 'linux-source-7.2') }];
+  if (env.NOMMU_CI_KERNELS) {
+    const extra = JSON.parse(readFileSync(env.NOMMU_CI_KERNELS, 'utf8')) as { name: string; path: string }[];
+    for (const e of extra) {
+      if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(e.name) || !path.isAbsolute(e.path)) {
+        throw new Error(`kernel catalog ${env.NOMMU_CI_KERNELS}: bad entry ${JSON.stringify(e)}`);
+      }
+      entries.push(e);
+    }
+  }
+  return entries.map((e) => {
+    const available = existsSync(path.join(e.path, 'Makefile'));
+    return { ...e, available, version: available ? treeVersion(e.path) : 'unknown' };
+  });
+}
+
+/** Our no-MMU patch series as shipped in kernel-images/nommu, or null before it exists. */
+export function loadSeries(dir = path.join(KERNEL_IMAGES_DIR, 'nommu')): SeriesInfo | null {
+  const seriesFile = path.join(dir, 'series');
+  if (!existsSync(seriesFile)) return null;
+  const patches = readFileSync(seriesFile, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  const h = createHash('sha256');
+  for (const p of patches) h.update(readFileSync(path.join(dir, p)));
+  return { name: path.basename(dir), dir, patches, hash: h.digest('hex').slice(0, 12) };
+}

@@ -1,0 +1,10 @@
+/** The BullMQ queue both sides agree on. Job data is only the id: the request lives in the store. */
+export const QUEUE_NAME = 'nommu-ci-jobs';
+
+export interface QueueJobData {
+  id: string;
+}
+
+export function redisUrl(): string {
+  return process.env.REDIS_URL ?? 'redis://127.0.0.1:6390';
+}
