@@ -50,42 +50,55 @@ export const FINAL_STATES: ReadonlySet<JobState> = new Set(['passed', 'failed', 
 export const STAGES = ['source', 'patch', 'config', 'build', 'boot', 'test', 'infra'] as const;
 export type Stage = (typeof STAGES)[number];
 
-export interface Timings {
-  queued_at: string;
-  started_at?: string;
-  finished_at?: string;
+const literals = <T extends readonly string[]>(xs: T) => Type.Union(xs.map((x) => Type.Literal(x)));
+
+export const SummarySchema = Type.Object({
+  passed: Type.Integer(),
+  failed: Type.Integer(),
+  skipped: Type.Integer(),
+  crashed: Type.Integer(),
+});
+
+export const TimingsSchema = Type.Object({
+  queued_at: Type.String({ format: 'date-time' }),
+  started_at: Type.Optional(Type.String({ format: 'date-time' })),
+  finished_at: Type.Optional(Type.String({ format: 'date-time' })),
   /** Milliseconds spent in each stage that ran. */
-  stages: Partial<Record<Stage, number>>;
-}
+  stages: Type.Record(Type.String(), Type.Integer(), { description: 'milliseconds per stage' }),
+});
+export type Timings = Static<typeof TimingsSchema>;
 
-export interface KernelInfo {
-  name: string;
-  /** Source version, e.g. "7.2.12-1" for Debian's linux-source-7.2. */
-  version: string;
-  /** Our no-MMU series applied, as "<name>@<hash>", or null. */
-  series: string | null;
-}
+export const KernelInfoSchema = Type.Object({
+  name: Type.String(),
+  version: Type.String({ description: 'source version, e.g. 7.2.12-1 for Debian linux-source-7.2' }),
+  series: Type.Union([Type.String(), Type.Null()], { description: 'no-MMU series applied, as <name>@<hash>' }),
+});
+export type KernelInfo = Static<typeof KernelInfoSchema>;
 
-export interface ConfigInfo {
-  /** sha256 of the final .config. */
-  hash: string;
-  /** Read from the built .config, not from the request. */
-  mmu: boolean;
-}
+export const ConfigInfoSchema = Type.Object({
+  hash: Type.String({ description: 'sha256 of the final .config' }),
+  mmu: Type.Boolean({ description: 'CONFIG_MMU as read from the built .config' }),
+});
+export type ConfigInfo = Static<typeof ConfigInfoSchema>;
 
 /** What GET /v1/jobs/:id returns; the request itself is kept separately (patches are large). */
-export interface JobRecord {
-  id: string;
+export const JobRecordSchema = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  state: literals(JOB_STATES),
+  stage: Type.Union([literals(STAGES), Type.Null()], { description: 'the stage running now, or the one that failed' }),
+  message: Type.Union([Type.String(), Type.Null()]),
+  summary: SummarySchema,
+  timings: TimingsSchema,
+  kernel: Type.Union([KernelInfoSchema, Type.Null()]),
+  config: Type.Union([ConfigInfoSchema, Type.Null()]),
+  attempt: Type.Integer(),
+});
+export interface JobRecord extends Omit<Static<typeof JobRecordSchema>, 'state' | 'stage' | 'summary'> {
   kind: JobRequest['kind'];
   state: JobState;
-  /** The stage running now, or the one that failed. */
   stage: Stage | null;
-  message: string | null;
   summary: Summary;
-  timings: Timings;
-  kernel: KernelInfo | null;
-  config: ConfigInfo | null;
-  attempt: number;
 }
 
 export type JobEvent =

@@ -68,3 +68,8 @@ export function loadSeries(dir = path.join(KERNEL_IMAGES_DIR, 'nommu')): SeriesI
   for (const p of patches) h.update(readFileSync(path.join(dir, p)));
   return { name: path.basename(dir), dir, patches, hash: h.digest('hex').slice(0, 12) };
 }
+
+/** `mmu` when a job does not say: the no-MMU kernel once our series exists, since that is what the service is for. */
+export function defaultMmu(series: SeriesInfo | null): boolean {
+  return series === null;
+}

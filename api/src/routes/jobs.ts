@@ -1,0 +1,201 @@
+/** Submitting, reading, listing and canceling jobs. */
+import { randomUUID } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import {
+  ARTIFACTS,
+  FINAL_STATES,
+  JobRecordSchema,
+  JobRequest,
+  defaultMmu,
+  emptySummary,
+  parseKconfig,
+  type JobRecord,
+} from '@nommu-ci/shared';
+import { HttpError } from '../errors.js';
+
+const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$', description: 'job id' }) });
+const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() });
+const TestNodeSchema = Type.Recursive((Self) =>
+  Type.Object({
+    name: Type.String(),
+    status: Type.Union([Type.Literal('pass'), Type.Literal('fail'), Type.Literal('skip'), Type.Literal('crash')]),
+    reason: Type.Optional(Type.String()),
+    diagnostics: Type.Array(Type.String()),
+    children: Type.Array(Self),
+    planned: Type.Optional(Type.Integer()),
+  }),
+);
+
+/** Checks what the schema cannot: Kconfig text line by line, the kernel name, the patch's shape. */
+function validateRequest(req: JobRequest, app: Parameters<FastifyPluginAsync>[0]): void {
+  if (req.kunitconfig !== undefined) {
+    const { errors } = parseKconfig(req.kunitconfig);
+    if (errors.length > 0) {
+      const e = errors[0]!;
+      throw new HttpError(400, `body.kunitconfig line ${e.line} ("${e.text}"): ${e.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`);
+    }
+  }
+  if (req.kernel !== undefined) {
+    const known = app.deps.catalog().map((k) => k.name);
+    if (!known.includes(req.kernel)) throw new HttpError(400, `body.kernel: unknown kernel "${req.kernel}"; known: ${known.join(', ')}`);
+  }
+  if (req.mmu === false && app.deps.series() === null) {
+    throw new HttpError(422, 'body.mmu: false needs the no-MMU series (kernel-images/nommu/series), which this server does not have');
+  }
+  if (req.patch !== undefined && !/^(diff --git |--- \S)/m.test(req.patch)) {
+    throw new HttpError(400, 'body.patch: not a patch: no "diff --git" or "---/+++" file header found (send an mbox from git format-patch or a unified diff)');
+  }
+}
+
+export const jobRoutes: FastifyPluginAsync = async (app) => {
+  app.post(
+    '/v1/jobs',
+    {
+      schema: {
+        summary: 'Queue a job',
+        body: JobRequest,
+        response: { 202: Type.Object({ id: Type.String() }), 400: ErrorBody, 413: ErrorBody, 422: ErrorBody, 503: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body as JobRequest;
+      validateRequest(body, app);
+      const series = app.deps.series();
+      // The stored request is resolved: the worker and the reports see what actually ran.
+      const resolved: JobRequest = { ...body, kernel: body.kernel ?? app.deps.catalog()[0]!.name, mmu: body.mmu ?? defaultMmu(series) };
+      const id = randomUUID();
+      const record: JobRecord = {
+        id,
+        kind: body.kind,
+        state: 'queued',
+        stage: null,
+        message: null,
+        summary: emptySummary(),
+        timings: { queued_at: new Date().toISOString(), stages: {} },
+        kernel: null,
+        config: null,
+        attempt: 0,
+      };
+      await app.deps.store.create(record, resolved);
+      try {
+        await app.deps.queue.add(body.kind, { id }, { jobId: id });
+      } catch (err) {
+        await app.deps.store.update(id, { state: 'error', stage: 'infra', message: `could not queue: ${(err as Error).message}` });
+        throw new HttpError(503, `queue unavailable: ${(err as Error).message}`);
+      }
+      app.metrics.jobsSubmitted.inc({ kind: body.kind, mmu: String(resolved.mmu) });
+      return reply.code(202).header('location', `/v1/jobs/${id}`).send({ id });
+    },
+  );
+
+  app.get(
+    '/v1/jobs',
+    {
+      schema: {
+        summary: 'Recent jobs, newest first',
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,3}$', description: '1..200, default 50' })),
+            offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Array(JobRecordSchema) },
+      },
+    },
+    async (req) => {
+      const q = req.query as { limit?: string; offset?: string };
+      const limit = Math.min(200, Math.max(1, Number(q.limit ?? 50)));
+      const ids = await app.deps.store.recent(limit, Number(q.offset ?? 0));
+      const records = await Promise.all(ids.map((id) => app.deps.store.get(id)));
+      return records.filter((r): r is JobRecord => r !== null);
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id',
+    { schema: { summary: 'A job: state, stage, counts, timings, kernel and config', params: IdParams, response: { 200: JobRecordSchema, 404: ErrorBody } } },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      const record = await app.deps.store.get(id);
+      if (!record) throw new HttpError(404, `no job ${id}`);
+      return record;
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id/results',
+    {
+      schema: {
+        summary: 'The parsed test tree of a finished job',
+        params: IdParams,
+        response: { 200: Type.Array(TestNodeSchema), 404: ErrorBody, 409: ErrorBody },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      const record = await app.deps.store.get(id);
+      if (!record) throw new HttpError(404, `no job ${id}`);
+      const results = await app.deps.store.results(id);
+      if (!results) throw new HttpError(409, `job ${id} has no results (state ${record.state}${record.stage ? `, stage ${record.stage}` : ''})`);
+      return results;
+    },
+  );
+
+  app.delete(
+    '/v1/jobs/:id',
+    {
+      schema: {
+        summary: 'Cancel a job: a queued job is dropped, a running build or kernel is killed',
+        params: IdParams,
+        response: { 202: Type.Object({ id: Type.String(), state: Type.String() }), 404: ErrorBody, 409: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const { id } = req.params as { id: string };
+      const record = await app.deps.store.get(id);
+      if (!record) throw new HttpError(404, `no job ${id}`);
+      if (FINAL_STATES.has(record.state)) throw new HttpError(409, `job ${id} already ended (${record.state})`);
+      await app.deps.store.requestCancel(id);
+      const queued = await app.deps.queue.getJob(id);
+      // A job no worker holds yet is ended here; a running one is ended by its worker.
+      if (queued && ((await queued.isWaiting()) || (await queued.isDelayed())) && (await removed(queued))) {
+        await app.deps.store.update(id, { state: 'canceled', message: 'canceled before it started' });
+        await app.deps.store.appendEvent(id, { type: 'state', state: 'canceled', stage: null, message: 'canceled before it started' });
+        await app.deps.store.endTap(id, Math.max(1, record.attempt), false);
+        await app.deps.store.endEvents(id);
+        return reply.code(202).send({ id, state: 'canceled' });
+      }
+      return reply.code(202).send({ id, state: record.state });
+    },
+  );
+
+  app.get(
+    '/v1/jobs/:id/artifacts/:name',
+    {
+      schema: {
+        summary: 'A log or the final .config of a job',
+        params: Type.Object({ id: IdParams.properties.id, name: Type.Union(ARTIFACTS.map((a) => Type.Literal(a))) }),
+        produces: ['text/plain'],
+      },
+    },
+    async (req, reply) => {
+      const { id, name } = req.params as { id: string; name: (typeof ARTIFACTS)[number] };
+      if (!(await app.deps.store.get(id))) throw new HttpError(404, `no job ${id}`);
+      const data = await app.deps.store.artifact(id, name);
+      if (!data) throw new HttpError(404, `job ${id} has no ${name} (yet)`);
+      return reply.type('text/plain; charset=utf-8').send(data);
+    },
+  );
+};
+
+/** False when a worker took the job in the meantime: then the worker sees the cancel flag. */
+async function removed(job: { remove(): Promise<void> }): Promise<boolean> {
+  try {
+    await job.remove();
+    return true;
+  } catch {
+    return false;
+  }
+}
