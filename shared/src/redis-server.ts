@@ -50,6 +50,7 @@ export async function startRedisServer(opts: { dir: string; port?: number; confi
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`redis-server exited (${proc.exitCode}): ${output}`);
     const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => {}); // not up yet: the loop retries
     try {
       await c.connect();
       await c.ping();

@@ -1,0 +1,45 @@
+/** The API process: `tsx api/src/server.ts`, configured from the environment (see README). */
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { JobStore, QUEUE_NAME, loadCatalog, loadSeries, redisUrl, type QueueJobData } from '@nommu-ci/shared';
+import { buildApp } from './app.js';
+
+export async function startApi(opts: { port: number; host: string; redis: string }) {
+  // Redis may restart under us: commands wait for the reconnect instead of failing the request.
+  const redis = new Redis(opts.redis, { maxRetriesPerRequest: null });
+  const queue = new Queue<QueueJobData>(QUEUE_NAME, {
+    connection: redis.duplicate(),
+    defaultJobOptions: {
+      attempts: Number(process.env.NOMMU_CI_ATTEMPTS ?? 3),
+      backoff: { type: 'exponential', delay: 5000 },
+      removeOnComplete: { count: 1000 },
+      removeOnFail: { count: 5000 },
+    },
+  });
+  const app = await buildApp({
+    redis,
+    store: new JobStore(redis),
+    queue,
+    catalog: () => loadCatalog(),
+    series: () => loadSeries(),
+    logger: { level: process.env.LOG_LEVEL ?? 'info' },
+  });
+  await app.listen({ port: opts.port, host: opts.host });
+  return {
+    app,
+    async close() {
+      await app.close();
+      await queue.close();
+      redis.disconnect();
+    },
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const api = await startApi({
+    port: Number(process.env.PORT ?? 8080),
+    host: process.env.HOST ?? '127.0.0.1',
+    redis: redisUrl(),
+  });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void api.close().then(() => process.exit(0)));
+}
