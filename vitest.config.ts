@@ -5,6 +5,7 @@ export default defineConfig({
     include: ['{shared,api,worker,infra,kernel-images}/**/*.test.ts'],
     // Kernel builds share two cores: test files that build run one at a time.
     fileParallelism: false,
+    reporters: ['default', './infra/summary-reporter.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },
