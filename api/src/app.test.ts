@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
-import { JobStore, loadCatalog, loadSeries, MAX_PATCH_BYTES, type QueueJobData, type SeriesInfo } from '@nommu-ci/shared';
+import { JobStore, loadBootSelftests, loadCatalog, loadSeries, MAX_PATCH_BYTES, type QueueJobData, type SeriesInfo } from '@nommu-ci/shared';
 import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
 import { buildApp } from './app.js';
 
@@ -29,7 +29,7 @@ beforeEach(async () => {
   queue = new Queue<QueueJobData>(`test-${randomUUID()}`, { connection: redis.duplicate() });
   store = new JobStore(redis);
   series = loadSeries();
-  app = await buildApp({ redis, store, queue, catalog: () => loadCatalog(), series: () => series });
+  app = await buildApp({ redis, store, queue, catalog: () => loadCatalog(), series: () => series, bootSelftests: () => loadBootSelftests() });
 });
 afterEach(async () => {
   await app.close();
@@ -192,5 +192,23 @@ describe('service endpoints', () => {
     expect(metrics).toMatch(/nommu_ci_queue_jobs\{state="waiting"\} 1/);
     const doc = (await app.inject('/openapi.json')).json() as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/tap', '/v1/kernels']));
+  });
+});
+
+describe('boot-selftest jobs', () => {
+  it('lists the catalogue with Kconfig symbols, read against the tree', async () => {
+    const list = (await app.inject('/v1/boot-selftests')).json() as { name: string; symbol: string; offered: boolean; nommu: boolean }[];
+    expect(list.find((t) => t.name === 'maple_tree')).toEqual(
+      expect.objectContaining({ symbol: 'TEST_MAPLE_TREE', offered: true, nommu: true }),
+    );
+  });
+
+  it('queues known selftests and names unknown ones', async () => {
+    expect((await post({ kind: 'boot-selftest', selftests: ['maple_tree', 'xarray'], mmu: true })).statusCode).toBe(202);
+    const bad = await post({ kind: 'boot-selftest', selftests: ['maple_tree', 'nope'] });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toContain('body.selftests: unknown "nope"');
+    const kunitField = await post({ kind: 'boot-selftest', selftests: ['xarray'], filter_glob: 'x' });
+    expect(kunitField.json().message).toContain('body.filter_glob: unknown field');
   });
 });

@@ -9,13 +9,14 @@ import { fastifySSE as sse } from '@fastify/sse';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { MAX_PATCH_BYTES, type JobStore, type KernelSource, type QueueJobData, type SeriesInfo } from '@nommu-ci/shared';
+import { MAX_PATCH_BYTES, type BootSelftest, type JobStore, type KernelSource, type QueueJobData, type SeriesInfo } from '@nommu-ci/shared';
 import { formatSchemaErrors, HttpError } from './errors.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { jobRoutes } from './routes/jobs.js';
 import { streamRoutes } from './routes/streams.js';
 import { kernelRoutes } from './routes/kernels.js';
 import { healthRoutes } from './routes/health.js';
+import { bootSelftestRoutes } from './routes/boot-selftests.js';
 
 export interface AppDeps {
   redis: Redis;
@@ -24,6 +25,7 @@ export interface AppDeps {
   /** Kernel sources jobs may name; re-read per request so an operator's edit needs no restart. */
   catalog: () => KernelSource[];
   series: () => SeriesInfo | null;
+  bootSelftests: () => BootSelftest[];
   /** Fastify's own pino logger: false in tests, a level in production. */
   logger?: boolean | { level: string };
 }
@@ -40,7 +42,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // A patch series plus the JSON around it.
     bodyLimit: MAX_PATCH_BYTES + 1024 * 1024,
     // Unknown fields are rejected, not silently dropped, and "true" is not a boolean.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, discriminator: true } },
     schemaErrorFormatter: formatSchemaErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -66,6 +68,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes);
   await app.register(kernelRoutes);
   await app.register(jobRoutes);
+  await app.register(bootSelftestRoutes);
   await app.register(streamRoutes);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app as unknown as FastifyInstance;

@@ -4,6 +4,10 @@
  * formatter puts the field path first in each message.
  */
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
+import { JOB_KINDS } from '@nommu-ci/shared';
+
+// The only discriminated union in the API is the job kind.
+const JOB_KIND_LIST = JOB_KINDS.map((k) => `"${k}"`).join(', ');
 
 export class HttpError extends Error {
   constructor(
@@ -19,6 +23,7 @@ export function formatSchemaErrors(errors: FastifySchemaValidationError[], dataV
     const params = e.params as Record<string, unknown>;
     const where = `${dataVar}${e.instancePath.replace(/\//g, '.')}`;
     if (typeof params.additionalProperty === 'string') return `${where}.${params.additionalProperty}: unknown field`;
+    if (typeof params.tag === 'string') return `${where}.${params.tag}: must be one of ${JOB_KIND_LIST}`;
     if (typeof params.missingProperty === 'string') return `${where}.${params.missingProperty}: is required`;
     if (typeof params.allowedValue !== 'undefined') return `${where}: must be ${JSON.stringify(params.allowedValue)}`;
     if (typeof params.pattern === 'string') return `${where}: is not well-formed (${(e as { parentSchema?: { description?: string } }).parentSchema?.description ?? `must match ${params.pattern}`})`;

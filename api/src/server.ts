@@ -1,7 +1,7 @@
 /** The API process: `tsx api/src/server.ts`, configured from the environment (see README). */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { JobStore, QUEUE_NAME, loadCatalog, loadSeries, redisUrl, type QueueJobData } from '@nommu-ci/shared';
+import { JobStore, QUEUE_NAME, loadBootSelftests, loadCatalog, loadSeries, redisUrl, type QueueJobData } from '@nommu-ci/shared';
 import { buildApp } from './app.js';
 
 export async function startApi(opts: { port: number; host: string; redis: string }) {
@@ -22,6 +22,7 @@ export async function startApi(opts: { port: number; host: string; redis: string
     queue,
     catalog: () => loadCatalog(),
     series: () => loadSeries(),
+    bootSelftests: () => loadBootSelftests(),
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
   });
   await app.listen({ port: opts.port, host: opts.host });

@@ -6,3 +6,4 @@ export * from './queue.js';
 export * from './paths.js';
 export * from './kernels.js';
 export * from './ktap/index.js';
+export * from './selftests/index.js';

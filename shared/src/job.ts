@@ -39,8 +39,30 @@ export const KunitJobRequest = Type.Object(
 );
 export type KunitJobRequest = Static<typeof KunitJobRequest>;
 
-export const JobRequest = KunitJobRequest;
-export type JobRequest = KunitJobRequest;
+export const BootSelftestJobRequest = Type.Object(
+  {
+    kind: Type.Literal('boot-selftest'),
+    ...common,
+    selftests: Type.Array(Type.String({ pattern: '^[a-z0-9_]{1,64}$' }), {
+      minItems: 1,
+      maxItems: 64,
+      uniqueItems: true,
+      description: 'names from GET /v1/boot-selftests, e.g. ["maple_tree", "xarray"]',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type BootSelftestJobRequest = Static<typeof BootSelftestJobRequest>;
+
+export type JobRequest = KunitJobRequest | BootSelftestJobRequest;
+export const JOB_KINDS = ['kunit', 'boot-selftest'] as const;
+/** `kind` picks the schema, so an error names the field of that kind rather than every kind's. */
+export const JobRequest = Type.Unsafe<JobRequest>({
+  type: 'object',
+  required: ['kind'],
+  discriminator: { propertyName: 'kind' },
+  oneOf: [KunitJobRequest, BootSelftestJobRequest],
+});
 
 export const JOB_STATES = ['queued', 'building', 'booting', 'running', 'passed', 'failed', 'error', 'canceled'] as const;
 export type JobState = (typeof JOB_STATES)[number];

@@ -29,12 +29,17 @@ const TestNodeSchema = Type.Recursive((Self) =>
 
 /** Checks what the schema cannot: Kconfig text line by line, the kernel name, the patch's shape. */
 function validateRequest(req: JobRequest, app: Parameters<FastifyPluginAsync>[0]): void {
-  if (req.kunitconfig !== undefined) {
+  if (req.kind === 'kunit' && req.kunitconfig !== undefined) {
     const { errors } = parseKconfig(req.kunitconfig);
     if (errors.length > 0) {
       const e = errors[0]!;
       throw new HttpError(400, `body.kunitconfig line ${e.line} ("${e.text}"): ${e.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`);
     }
+  }
+  if (req.kind === 'boot-selftest') {
+    const known = new Set(app.deps.bootSelftests().map((t) => t.name));
+    const unknown = req.selftests.filter((n) => !known.has(n));
+    if (unknown.length > 0) throw new HttpError(400, `body.selftests: unknown ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${[...known].join(', ')}`);
   }
   if (req.kernel !== undefined) {
     const known = app.deps.catalog().map((k) => k.name);
