@@ -1,0 +1,94 @@
+/**
+ * The worker process: BullMQ Worker(s) on the shared queue running `processor` on each job.
+ * Concurrency from NOMMU_CI_CONCURRENCY (default 1). Cancels arrive on CANCEL_CHANNEL (any
+ * worker may hold the job; the one that does kills its sandbox). SIGTERM/SIGINT: stop taking
+ * jobs, give running ones NOMMU_CI_SHUTDOWN_GRACE_S (default 10) to finish, then abort them
+ * (they are retried elsewhere: an interrupted attempt is an infrastructure event, not a result).
+ */
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { CANCEL_CHANNEL, JobStore, QUEUE_NAME, redisUrl, type QueueJobData } from '@nommu-ci/shared';
+import { JobAborted } from './errors.js';
+import { createProcessor } from './processor.js';
+
+export { createProcessor } from './processor.js';
+
+export interface WorkerOptions {
+  redisUrl?: string;
+  queueName?: string;
+  concurrency?: number;
+  jobsDir?: string;
+  log?: (msg: string) => void;
+}
+
+export interface RunningWorker {
+  worker: Worker<QueueJobData>;
+  /** Stops taking jobs; running jobs get `graceMs` before they are aborted. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWorker> {
+  const url = opts.redisUrl ?? redisUrl();
+  const log = opts.log ?? ((m: string) => console.error(`nommu-ci worker: ${m}`));
+  // Commands wait for Redis to come back instead of failing (Redis restarts are survivable).
+  const redis = new Redis(url, { maxRetriesPerRequest: null });
+  const sub = new Redis(url, { maxRetriesPerRequest: null });
+  redis.on('error', (e) => log(`redis: ${e.message}`));
+  sub.on('error', (e) => log(`redis (cancel subscriber): ${e.message}`));
+  const running = new Map<string, AbortController>();
+  await sub.subscribe(CANCEL_CHANNEL);
+  sub.on('message', (channel: string, id: string) => {
+    if (channel !== CANCEL_CHANNEL) return;
+    const ctl = running.get(id);
+    if (ctl && !ctl.signal.aborted) {
+      log(`job ${id}: cancel requested; killing it`);
+      ctl.abort(new JobAborted('cancel'));
+    }
+  });
+  const concurrency = opts.concurrency ?? Number(process.env.NOMMU_CI_CONCURRENCY ?? 1);
+  const processor = createProcessor({ store: new JobStore(redis), redis, running, log, jobsDir: opts.jobsDir });
+  const worker = new Worker<QueueJobData>(opts.queueName ?? QUEUE_NAME, processor, {
+    connection: redis.duplicate(),
+    concurrency,
+    // Builds keep the event loop free, so the lock is renewed; a killed worker's job is
+    // picked up again after the stalled interval.
+    lockDuration: 30_000,
+    stalledInterval: 15_000,
+    maxStalledCount: 2,
+  });
+  worker.on('error', (e) => log(`bullmq: ${e.message}`));
+  worker.on('failed', (job, e) => log(`job ${job?.data.id ?? '?'}: attempt failed: ${e.message}`));
+  return {
+    worker,
+    async close(graceMs = Number(process.env.NOMMU_CI_SHUTDOWN_GRACE_S ?? 10) * 1000) {
+      const closing = worker.close();
+      const t = setTimeout(() => {
+        for (const ctl of running.values()) ctl.abort(new JobAborted('shutdown', 'worker shutting down'));
+      }, graceMs);
+      await closing;
+      clearTimeout(t);
+      await sub.quit().catch(() => sub.disconnect());
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const w = await startWorker();
+  console.error(`nommu-ci worker: pid ${process.pid}, concurrency ${Number(process.env.NOMMU_CI_CONCURRENCY ?? 1)}, queue ${QUEUE_NAME}`);
+  let stopping = false;
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(sig, () => {
+      if (stopping) return;
+      stopping = true;
+      console.error(`nommu-ci worker: ${sig}; finishing`);
+      void w.close().then(
+        () => process.exit(0),
+        (e: unknown) => {
+          console.error(e);
+          process.exit(1);
+        },
+      );
+    });
+  }
+}

@@ -1,0 +1,360 @@
+/**
+ * One job, start to end: source -> patch -> config -> build -> boot/test, each stage in its
+ * module under stages/. This file only drives them and keeps the JobRecord, the events and the
+ * tap stream in the store up to date.
+ *
+ * Outcomes:
+ *  - a job-level failure (StageError: patch, config, build, boot, test; or the job timeout) is the
+ *    job's final result: state failed, the stage named, not retried;
+ *  - cancel (DELETE, CANCEL_CHANNEL) kills the sandbox: state canceled;
+ *  - anything else (Redis, disk, a bug) is infrastructure: stage infra, and the error is rethrown
+ *    so BullMQ retries the job; the last attempt leaves state error.
+ * Artifacts are stored whatever happened; the job's directory is removed at the end.
+ */
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  emptySummary,
+  FINAL_STATES,
+  loadSeries,
+  summarize,
+  type ArtifactName,
+  type JobEvent,
+  type JobRecord,
+  type JobRequest,
+  type JobState,
+  type KernelInfo,
+  type QueueJobData,
+  type Stage,
+  type JobStore,
+} from '@nommu-ci/shared';
+import { JobAborted, StageError, throwIfAborted } from './errors.js';
+import { JOBS_DIR } from './paths.js';
+import { boot } from './stages/boot.js';
+import { baseDir, build, copyBase, ensureBase, ownedDir, type BaseSpec } from './stages/build.js';
+import { configure, mergeFragment, type DotConfig } from './stages/config.js';
+import { applyPatches, checkPatch, splitPatches } from './stages/patch.js';
+import { defaultMmu, makeView, pickKernel, seriesLabel, seriesTree } from './stages/source.js';
+
+export const DEFAULT_TIMEOUT_S = Number(process.env.NOMMU_CI_DEFAULT_TIMEOUT_S ?? 1800);
+
+export interface ProcessorDeps {
+  store: JobStore;
+  /** A connection for the few reads the store has no method for (the previous tap stream's end). */
+  redis: Redis;
+  /** Running jobs by id; the cancel subscriber aborts them. */
+  running: Map<string, AbortController>;
+  log?: (msg: string) => void;
+  jobsDir?: string;
+  /** Keep job directories (debugging). */
+  keepJobDirs?: boolean;
+}
+
+export type Processor = (job: Job<QueueJobData>) => Promise<void>;
+
+export function createProcessor(deps: ProcessorDeps): Processor {
+  return async (job) => {
+    const id = job.data.id;
+    const record = await deps.store.get(id);
+    if (!record) {
+      deps.log?.(`job ${id}: no record in the store; dropped`);
+      return;
+    }
+    if (FINAL_STATES.has(record.state)) return; // canceled while queued, or already finished
+    const request = await deps.store.request(id);
+    if (!request) throw new Error(`job ${id}: request missing from the store`);
+    // Attempts are numbered consecutively per job (the tap streams chain tap:1, tap:2, ...). A
+    // worker killed mid-job leaves its attempt's stream open: end it as "retry" before starting.
+    const attempt = Math.max(record.attempt + 1, 1);
+    if (record.attempt >= 1) await endPreviousTap(deps, id, record.attempt);
+    const run = new JobRun(deps, job, record, request, attempt);
+    await run.execute();
+  };
+}
+
+async function endPreviousTap(deps: ProcessorDeps, id: string, prev: number): Promise<void> {
+  const last = (await deps.redis.xrevrange(deps.store.tapKey(id, prev), '+', '-', 'COUNT', 1)) as [string, string[]][];
+  const fields = last[0]?.[1] ?? [];
+  if (!fields.includes('eof')) await deps.store.endTap(id, prev, true);
+}
+
+class JobRun {
+  private readonly id: string;
+  private readonly dir: string;
+  private readonly ctl = new AbortController();
+  private state: JobState = 'queued';
+  private stage: Stage | null = null;
+  private stageStart = 0;
+  private readonly timings: JobRecord['timings'];
+  private readonly deadline: number;
+  private readonly timeoutS: number;
+  private readonly logs: Record<ArtifactName, string>;
+  private configText: string | null = null;
+  /** The .config being produced, kept as the `config` artifact even when the job fails. */
+  private configFile: string | null = null;
+
+  constructor(
+    private readonly deps: ProcessorDeps,
+    private readonly job: Job<QueueJobData>,
+    record: JobRecord,
+    private readonly request: JobRequest,
+    private readonly attempt: number,
+  ) {
+    this.id = record.id;
+    this.dir = path.join(deps.jobsDir ?? JOBS_DIR, this.id);
+    this.timeoutS = request.timeout_s ?? DEFAULT_TIMEOUT_S;
+    this.deadline = Date.now() + this.timeoutS * 1000;
+    this.timings = { queued_at: record.timings?.queued_at ?? new Date().toISOString(), started_at: new Date().toISOString(), stages: {} };
+    const logs = path.join(this.dir, 'logs');
+    this.logs = {
+      'build.log': path.join(logs, 'build.log'),
+      'console.log': path.join(logs, 'console.log'),
+      'patch.log': path.join(logs, 'patch.log'),
+      config: path.join(logs, 'config'),
+    };
+  }
+
+  private get signal(): AbortSignal {
+    return this.ctl.signal;
+  }
+
+  private async event(e: JobEvent): Promise<void> {
+    await this.deps.store.appendEvent(this.id, e);
+  }
+
+  /** Accounts the time of the stage being left and enters `stage`. */
+  private account(): void {
+    if (this.stage && this.stageStart) {
+      const s = this.stage;
+      this.timings.stages[s] = (this.timings.stages[s] ?? 0) + (Date.now() - this.stageStart);
+    }
+    this.stageStart = Date.now();
+  }
+
+  private async enter(stage: Stage, state?: JobState, message: string | null = null): Promise<void> {
+    if (stage === this.stage && (!state || state === this.state)) return;
+    this.account();
+    this.stage = stage;
+    if (state) this.state = state;
+    await this.deps.store.update(this.id, { state: this.state, stage, message, timings: this.timings });
+    await this.event({ type: 'state', state: this.state, stage, message });
+  }
+
+  async execute(): Promise<void> {
+    const { store, running } = this.deps;
+    running.set(this.id, this.ctl);
+    const timer = setTimeout(
+      () => this.ctl.abort(new JobAborted('timeout', `job timed out after ${this.timeoutS} s`)),
+      this.timeoutS * 1000,
+    );
+    let final = true;
+    let rethrow: unknown = null;
+    try {
+      rmSync(this.dir, { recursive: true, force: true });
+      ownedDir(path.join(this.dir, 'tmp'));
+      ownedDir(path.join(this.dir, 'logs'));
+      await store.update(this.id, {
+        attempt: this.attempt,
+        state: 'building',
+        stage: 'source',
+        message: null,
+        summary: emptySummary(),
+        timings: this.timings,
+        config: null,
+      });
+      this.state = 'building';
+      this.stage = 'source';
+      this.stageStart = Date.now();
+      await this.event({ type: 'state', state: 'building', stage: 'source', message: this.attempt > 1 ? `attempt ${this.attempt}` : null });
+      if (await store.cancelRequested(this.id)) this.ctl.abort(new JobAborted('cancel'));
+      await this.pipeline();
+    } catch (e) {
+      try {
+        ({ final, rethrow } = await this.fail(e));
+      } catch (e2) {
+        // The store itself is failing: nothing more to record; BullMQ retries.
+        final = false;
+        rethrow = e2;
+      }
+    } finally {
+      clearTimeout(timer);
+      running.delete(this.id);
+    }
+    try {
+      await this.finish(final);
+    } catch (e) {
+      rethrow ??= e;
+    }
+    if (!this.deps.keepJobDirs) rmSync(this.dir, { recursive: true, force: true });
+    if (rethrow) throw rethrow;
+  }
+
+  private async pipeline(): Promise<void> {
+    const request = this.request;
+    const sig = this.signal;
+    if (request.kind !== 'kunit') throw new StageError('config', `job kind "${request.kind}" is not supported by this worker`);
+    // source
+    const kernel = pickKernel(request.kernel);
+    const series = loadSeries();
+    const mmu = request.mmu ?? defaultMmu(series);
+    const info: KernelInfo = { name: kernel.name, version: kernel.version, series: !mmu && series ? seriesLabel(series) : null };
+    await this.deps.store.update(this.id, { kernel: info });
+    if (!mmu && !series) {
+      throw new StageError('config', 'no-MMU kernel requested (mmu: false) but the no-MMU series kernel-images/nommu/series does not exist yet');
+    }
+    const tree = mmu ? kernel.path : await seriesTree(kernel, series!, sig);
+    const viewDir = path.join(this.dir, 'src');
+    const tmpDir = path.join(this.dir, 'tmp');
+    const patched = request.patch !== undefined;
+    if (patched) await makeView(tree, viewDir);
+    throwIfAborted(sig);
+
+    // patch
+    if (patched) {
+      await this.enter('patch');
+      const patches = splitPatches(request.patch!);
+      const fd = openSync(this.logs['patch.log'], 'a');
+      try {
+        for (const p of patches) checkPatch(p);
+        await applyPatches(patches, {
+          viewDir,
+          tmpDir,
+          signal: sig,
+          timeoutMs: this.deadline - Date.now(),
+          log: (t) => writeSync(fd, t),
+          name: `${this.id}-patch`,
+        });
+      } finally {
+        closeSync(fd);
+      }
+    }
+
+    // config + build: the trusted base first, then (with a patch) the job's own build on top
+    await this.enter('config');
+    const fragment = mergeFragment(tree, { kunitconfig: request.kunitconfig, kconfig_add: request.kconfig_add, mmu });
+    const spec: BaseSpec = { label: `${kernel.name}-${info.series ? info.series.replace('@', '-') : 'mmu'}`, tree, fragment };
+    const buildLog = openSync(this.logs['build.log'], 'a');
+    let kernelDir: string;
+    let dot: DotConfig;
+    try {
+      const log = (b: Buffer): void => void writeSync(buildLog, b);
+      const common = { tmpDir, signal: sig, deadline: this.deadline, log };
+      this.configFile = path.join(baseDir(spec), '.config');
+      const base = await ensureBase(spec, {
+        ...common,
+        name: `${this.id}-base`,
+        onStage: (s) => void this.enter(s).catch(() => undefined),
+        onWait: () => log(Buffer.from('=== nommu-ci: waiting for another worker building the same base\n')),
+      });
+      if (!patched) {
+        dot = base.dot;
+        kernelDir = base.dir;
+        if (!base.built) log(Buffer.from(`=== nommu-ci: base build ${path.basename(base.dir)} is up to date\n`));
+      } else {
+        await this.enter('build');
+        const jobBuild = path.join(this.dir, 'build');
+        await copyBase(base.dir, jobBuild);
+        await this.enter('config');
+        this.configFile = path.join(jobBuild, '.config');
+        const own = { ...common, srcDir: viewDir, buildDir: jobBuild, trusted: false, name: `${this.id}-build` };
+        log(Buffer.from(`=== nommu-ci: patched build (copy of ${path.basename(base.dir)}, read-only ccache)\n`));
+        dot = await configure({ ...own, fragment });
+        await this.enter('build');
+        await build(own);
+        kernelDir = jobBuild;
+      }
+    } finally {
+      closeSync(buildLog);
+    }
+    this.configText = dot.text;
+    await this.deps.store.update(this.id, { config: { hash: dot.hash, mmu: dot.mmu } });
+
+    // boot, then test once KTAP flows
+    await this.enter('boot', 'booting');
+    const outcome = await boot({
+      kernelDir,
+      tmpDir,
+      consoleLog: this.logs['console.log'],
+      filterGlob: request.filter_glob,
+      signal: sig,
+      deadline: this.deadline,
+      name: `${this.id}-boot`,
+      sink: {
+        appendTap: (lines) => this.deps.store.appendTap(this.id, this.attempt, lines),
+        event: (e) => this.event(e),
+      },
+      onKtap: () => void this.enter('test', 'running').catch(() => undefined),
+    });
+    const tests = outcome.result.tests;
+    const summary = summarize(tests);
+    await this.deps.store.setResults(this.id, tests);
+    await this.deps.store.update(this.id, { summary });
+    this.account();
+    const problems: string[] = [];
+    if (summary.failed > 0 || summary.crashed > 0) problems.push(`${summary.failed} failed, ${summary.crashed} crashed`);
+    if (outcome.problem) problems.push(outcome.problem);
+    else if (!outcome.result.complete) problems.push('KTAP output incomplete');
+    if (problems.length > 0) {
+      this.state = 'failed';
+      this.stage = 'test';
+      await this.deps.store.update(this.id, { state: 'failed', stage: 'test', message: problems.join('; '), timings: this.timings });
+      await this.event({ type: 'state', state: 'failed', stage: 'test', message: problems.join('; ') });
+    } else {
+      const msg = `${summary.passed} passed, ${summary.skipped} skipped`;
+      this.state = 'passed';
+      this.stage = null;
+      await this.deps.store.update(this.id, { state: 'passed', stage: null, message: msg, timings: this.timings });
+      await this.event({ type: 'state', state: 'passed', stage: null, message: msg });
+    }
+  }
+
+  /** Records a failure; says whether the job is over and what to rethrow to BullMQ. */
+  private async fail(e: unknown): Promise<{ final: boolean; rethrow: unknown }> {
+    this.account();
+    let state: JobState;
+    let stage: Stage | null = this.stage;
+    let message: string;
+    let final = true;
+    let rethrow: unknown = null;
+    if (e instanceof StageError) {
+      state = 'failed';
+      stage = e.stage;
+      message = e.message;
+    } else if (e instanceof JobAborted && e.why === 'cancel') {
+      state = 'canceled';
+      message = `canceled${stage ? ` during ${stage}` : ''}`;
+    } else if (e instanceof JobAborted && e.why === 'timeout') {
+      state = 'failed';
+      message = `job timed out after ${this.timeoutS} s${stage ? ` (during ${stage})` : ''}`;
+    } else {
+      const maxAttempts = this.job.opts.attempts ?? 1;
+      final = this.job.attemptsMade + 1 >= maxAttempts;
+      const why = e instanceof JobAborted ? 'worker shut down' : e instanceof Error ? e.message : String(e);
+      state = final ? 'error' : 'queued';
+      stage = 'infra';
+      message = final ? `infrastructure error: ${why}` : `infrastructure error, will be retried: ${why}`;
+      rethrow = e instanceof Error ? e : new Error(String(e));
+      this.deps.log?.(`job ${this.id} attempt ${this.attempt}: ${message}`);
+    }
+    this.state = state;
+    this.stage = stage;
+    await this.deps.store.update(this.id, { state, stage, message, timings: this.timings });
+    await this.event({ type: 'state', state, stage, message });
+    return { final, rethrow };
+  }
+
+  private async finish(final: boolean): Promise<void> {
+    const { store } = this.deps;
+    if (this.configText !== null) writeFileSync(this.logs.config, this.configText);
+    else if (this.configFile && existsSync(this.configFile)) writeFileSync(this.logs.config, readFileSync(this.configFile));
+    for (const [name, file] of Object.entries(this.logs) as [ArtifactName, string][]) {
+      if (existsSync(file)) await store.putArtifact(this.id, name, readFileSync(file));
+    }
+    if (final) this.timings.finished_at = new Date().toISOString();
+    await store.update(this.id, { timings: this.timings });
+    await store.endTap(this.id, this.attempt, !final);
+    if (final) await store.endEvents(this.id);
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * The sandbox every untrusted step runs in: patch application, olddefconfig, the build (a patch
+ * can change a Makefile) and the kernel itself (UML is a host process).
+ *
+ *   sh (root: joins the job's cgroups) -> prlimit (rlimits) -> setpriv (drop to the sandbox uid)
+ *     -> bwrap --unshare-all --die-with-parent --new-session (no network, private pid/ipc/uts,
+ *        only /usr and a few /etc pieces read-only, the job's own directories at fixed paths)
+ *
+ * Fixed paths inside: /src (the tree, usually read-only), /build (rw), /tmp (the job's tmp),
+ * /ccache (optional), /dev/shm (private tmpfs; UML maps its memory there). Everything is killed
+ * at the deadline or when the AbortSignal fires: bwrap by SIGKILL (its pid-1 dies with it, and
+ * with it the whole pid namespace) and every pid left in the job's cgroup.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export const SANDBOX_UID = Number(process.env.NOMMU_CI_SANDBOX_UID ?? 65534);
+export const SANDBOX_GID = Number(process.env.NOMMU_CI_SANDBOX_GID ?? SANDBOX_UID);
+
+export interface Mount {
+  host: string;
+  /** Absolute path inside the sandbox. */
+  path: string;
+  rw?: boolean;
+}
+
+export interface Limits {
+  /** Largest file a process may write (RLIMIT_FSIZE). UML's memory file needs more than mem=. */
+  fsizeBytes: number;
+  nofile: number;
+  /** CPU seconds per process (RLIMIT_CPU). */
+  cpuSeconds: number;
+  /** Processes of the sandbox uid (RLIMIT_NPROC) and of the job's pids cgroup. */
+  nproc: number;
+  /** Memory cgroup limit (page cache and tmpfs included). */
+  memoryBytes: number;
+}
+
+const GiB = 1024 ** 3;
+export const DEFAULT_LIMITS: Limits = {
+  fsizeBytes: Number(process.env.NOMMU_CI_FSIZE ?? 4 * GiB),
+  nofile: 4096,
+  cpuSeconds: Number(process.env.NOMMU_CI_CPU_S ?? 4 * 3600),
+  nproc: Number(process.env.NOMMU_CI_NPROC ?? 2048),
+  memoryBytes: Number(process.env.NOMMU_CI_MEMORY ?? 4 * GiB),
+};
+
+export interface SandboxOptions {
+  argv: string[];
+  mounts: Mount[];
+  /** Host directory mounted at /tmp (rw). */
+  tmpDir: string;
+  /** Working directory inside the sandbox. */
+  cwd?: string;
+  env?: Record<string, string>;
+  limits?: Partial<Limits>;
+  /** Size of the private /dev/shm tmpfs. */
+  shmBytes?: number;
+  /** Kill after this many ms. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** stdout and stderr, merged in order (one pipe). */
+  onOutput?: (chunk: Buffer) => void;
+  /** Name for the cgroup (unique per run). */
+  name: string;
+}
+
+export interface SandboxResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Why we killed it, if we did. */
+  killed: 'timeout' | 'abort' | null;
+  /** The memory cgroup saw an OOM kill. */
+  oom: boolean;
+  ms: number;
+}
+
+const isRoot = (): boolean => process.getuid?.() === 0;
+
+/** The read-only host pieces a toolchain needs: /usr (merged-/usr Debian) and a few files of /etc. */
+function baseArgs(): string[] {
+  const a = ['--ro-bind', '/usr', '/usr'];
+  for (const [l, t] of [
+    ['/bin', 'usr/bin'],
+    ['/sbin', 'usr/sbin'],
+    ['/lib', 'usr/lib'],
+    ['/lib64', 'usr/lib64'],
+  ] as const) {
+    a.push('--symlink', t, l);
+  }
+  for (const f of ['/etc/alternatives', '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/localtime']) {
+    if (existsSync(f)) a.push('--ro-bind', f, f);
+  }
+  // Minimal identity files so tools that look up the uid do not complain.
+  return a;
+}
+
+/** Memory + pids cgroups (v1) for one sandbox run; null where we cannot create them (not root). */
+class Cgroup {
+  private constructor(private readonly dirs: { memory?: string; pids?: string }) {}
+
+  static create(name: string, limits: Limits): Cgroup | null {
+    if (!isRoot()) return null;
+    const dirs: { memory?: string; pids?: string } = {};
+    const safe = name.replace(/[^A-Za-z0-9_.-]/g, '_');
+    try {
+      const mem = '/sys/fs/cgroup/memory';
+      if (existsSync(path.join(mem, 'cgroup.procs'))) {
+        const d = path.join(mem, 'nommu-ci', safe);
+        mkdirSync(d, { recursive: true });
+        writeFileSync(path.join(d, 'memory.limit_in_bytes'), String(limits.memoryBytes));
+        dirs.memory = d;
+      }
+      const pids = '/sys/fs/cgroup/pids';
+      if (existsSync(path.join(pids, 'cgroup.procs'))) {
+        const d = path.join(pids, 'nommu-ci', safe);
+        mkdirSync(d, { recursive: true });
+        writeFileSync(path.join(d, 'pids.max'), String(limits.nproc));
+        dirs.pids = d;
+      }
+    } catch {
+      // A host without writable cgroups still gets rlimits and the namespace kill.
+    }
+    return dirs.memory || dirs.pids ? new Cgroup(dirs) : null;
+  }
+
+  procsFiles(): string[] {
+    return [this.dirs.memory, this.dirs.pids].filter((d): d is string => !!d).map((d) => path.join(d, 'cgroup.procs'));
+  }
+
+  pids(): number[] {
+    const out = new Set<number>();
+    for (const f of this.procsFiles()) {
+      try {
+        for (const l of readFileSync(f, 'utf8').split('\n')) if (l.trim()) out.add(Number(l));
+      } catch {
+        /* gone */
+      }
+    }
+    return [...out];
+  }
+
+  killAll(): void {
+    for (const p of this.pids()) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  oom(): boolean {
+    if (!this.dirs.memory) return false;
+    try {
+      const m = /oom_kill (\d+)/.exec(readFileSync(path.join(this.dirs.memory, 'memory.oom_control'), 'utf8'));
+      return !!m && Number(m[1]) > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  async remove(): Promise<void> {
+    for (let i = 0; i < 50; i++) {
+      this.killAll();
+      let left = false;
+      for (const d of [this.dirs.memory, this.dirs.pids]) {
+        if (!d || !existsSync(d)) continue;
+        try {
+          rmdirSync(d);
+        } catch {
+          left = true;
+        }
+      }
+      if (!left) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+export function sandboxArgv(opts: SandboxOptions, limits: Limits): string[] {
+  const bw = ['bwrap', '--unshare-all', '--die-with-parent', '--new-session', '--cap-drop', 'ALL'];
+  bw.push(...baseArgs());
+  bw.push('--proc', '/proc', '--dev', '/dev');
+  bw.push('--size', String(opts.shmBytes ?? 2 * GiB), '--tmpfs', '/dev/shm');
+  bw.push('--bind', opts.tmpDir, '/tmp');
+  for (const m of opts.mounts) bw.push(m.rw ? '--bind' : '--ro-bind', m.host, m.path);
+  bw.push('--chdir', opts.cwd ?? '/');
+  bw.push('--', ...opts.argv);
+  const pl = [
+    'prlimit',
+    `--fsize=${limits.fsizeBytes}`,
+    `--nofile=${limits.nofile}`,
+    `--cpu=${limits.cpuSeconds}`,
+    `--nproc=${limits.nproc}`,
+    '--',
+  ];
+  const drop = isRoot() ? ['setpriv', `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_GID}`, '--clear-groups', '--'] : [];
+  return [...pl, ...drop, ...bw];
+}
+
+/** Runs argv in the sandbox; resolves when it and everything it started is gone. Never rejects on exit codes. */
+export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult> {
+  const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const start = Date.now();
+  const cg = Cgroup.create(`${opts.name}-${process.pid}-${start}`, limits);
+  const inner = sandboxArgv(opts, limits);
+  // The wrapper shell joins the cgroups (as root, before dropping privileges), merges stderr into
+  // stdout for the exec'd chain, and then becomes prlimit -> setpriv -> bwrap (same pid).
+  const procs = cg?.procsFiles() ?? [];
+  const script = procs.map((_, i) => `echo $$ > "$${i + 1}" || exit 125; `).join('') + `shift ${procs.length}; exec "$@" 2>&1`;
+  const env: Record<string, string> = {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    HOME: '/tmp',
+    TMPDIR: '/tmp',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    ...opts.env,
+  };
+  const child = spawn('/bin/sh', ['-c', script, 'sh', ...procs, ...inner], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+    detached: true,
+  });
+  let killed: SandboxResult['killed'] = null;
+  const kill = (why: 'timeout' | 'abort'): void => {
+    if (killed) return;
+    killed = why;
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+    cg?.killAll();
+  };
+  const timer = opts.timeoutMs !== undefined ? setTimeout(() => kill('timeout'), Math.max(0, opts.timeoutMs)) : null;
+  const onAbort = (): void => kill('abort');
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const out = (b: Buffer): void => opts.onOutput?.(b);
+  child.stdout.on('data', out);
+  child.stderr.on('data', out);
+  const res = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('error', (e) => {
+      opts.onOutput?.(Buffer.from(`nommu-ci: cannot start sandbox: ${e.message}\n`));
+      resolve({ code: 127, signal: null });
+    });
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  if (timer) clearTimeout(timer);
+  opts.signal?.removeEventListener('abort', onAbort);
+  let oom = false;
+  if (cg) {
+    oom = cg.oom();
+    await cg.remove();
+  }
+  return { ...res, killed, oom, ms: Date.now() - start };
+}
+
+/** A sandbox result as a short phrase for messages: "exit 2", "killed (timeout)", "out of memory". */
+export function describeExit(r: SandboxResult): string {
+  if (r.killed) return `killed (${r.killed})`;
+  if (r.oom) return 'killed: memory limit exceeded';
+  if (r.signal) return `killed by ${r.signal}`;
+  if (r.code === 125) return 'sandbox setup failed';
+  return `exit ${r.code}`;
+}

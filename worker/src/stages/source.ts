@@ -1,0 +1,89 @@
+/**
+ * Stage `source`: which tree a job builds and its cheap per-job view.
+ *
+ * Pristine trees (the catalog) are never modified. A job gets a hardlink farm of its tree
+ * (`cp -al`, about a second); `git apply` writes patched files as new files, so patched paths get
+ * new inodes and the pristine ones stay untouched. The view's directories belong to the sandbox
+ * uid (so `git apply` inside the sandbox can replace files) while the files themselves stay
+ * root-owned 0644: a process in the sandbox can replace a file in the view, never write into a
+ * pristine inode.
+ *
+ * No-MMU jobs build the tree with our series (kernel-images/nommu) applied. That tree is made
+ * once per (source, series hash) under TREES_DIR, itself a hardlink farm of the pristine tree,
+ * and job views derive from it.
+ */
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { DEFAULT_KERNEL, loadCatalog, loadSeries, type KernelSource, type SeriesInfo } from '@nommu-ci/shared';
+import { StageError } from '../errors.js';
+import { mustRun, runHost } from '../exec.js';
+import { withLock } from '../locks.js';
+import { TREES_DIR } from '../paths.js';
+import { SANDBOX_GID, SANDBOX_UID } from '../sandbox.js';
+
+/** The one place that decides a job's MMU default: no-MMU once our series exists. */
+export function defaultMmu(series: SeriesInfo | null = loadSeries()): boolean {
+  return series === null;
+}
+
+export function seriesLabel(series: SeriesInfo): string {
+  return `${series.name}@${series.hash}`;
+}
+
+/** The catalog entry a job names; a missing or unavailable one fails the job at `source`. */
+export function pickKernel(name: string | undefined, catalog: KernelSource[] = loadCatalog()): KernelSource {
+  const want = name ?? DEFAULT_KERNEL;
+  const k = catalog.find((e) => e.name === want);
+  if (!k) throw new StageError('source', `unknown kernel "${want}"; known: ${catalog.map((e) => e.name).join(', ')}`);
+  if (!k.available) throw new StageError('source', `kernel "${want}" is not present on this worker (${k.path} has no Makefile)`);
+  return k;
+}
+
+const COMPLETE = '.nommu-ci-complete';
+
+/**
+ * The series-applied tree for (source, series), made on first use. Trusted input (our own
+ * repository), so it is applied on the host, into a temporary farm renamed into place when done.
+ */
+export async function seriesTree(src: KernelSource, series: SeriesInfo, signal?: AbortSignal): Promise<string> {
+  const dir = path.join(TREES_DIR, `${src.name}-${series.name}-${series.hash}`);
+  if (existsSync(path.join(dir, COMPLETE))) return dir;
+  return withLock(dir, signal, async () => {
+    if (existsSync(path.join(dir, COMPLETE))) return dir;
+    const tmp = `${dir}.tmp`;
+    rmSync(tmp, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+    await mustRun(['cp', '-al', src.path, tmp]);
+    for (const p of series.patches) {
+      const r = await runHost(['git', 'apply', '--verbose', path.join(series.dir, p)], { cwd: tmp, env: gitEnv() });
+      if (r.code !== 0) {
+        rmSync(tmp, { recursive: true, force: true });
+        throw new StageError('source', `no-MMU series ${seriesLabel(series)}: ${p} does not apply to ${src.name} ${src.version}:\n${gitErrors(r.out)}`);
+      }
+    }
+    writeFileSync(path.join(tmp, COMPLETE), `${seriesLabel(series)}\n`);
+    renameSync(tmp, dir);
+    return dir;
+  });
+}
+
+/** git without the host's or root's configuration. */
+export function gitEnv(): NodeJS.ProcessEnv {
+  return { PATH: '/usr/bin:/bin', HOME: '/nonexistent', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', LC_ALL: 'C' };
+}
+
+export function gitErrors(out: string): string {
+  const errs = out.split('\n').filter((l) => /^(error|fatal):/.test(l));
+  return (errs.length ? errs : out.split('\n').slice(-10)).join('\n').trim();
+}
+
+/** Makes `dest` a hardlink farm of `tree`, its directories owned by the sandbox uid. */
+export async function makeView(tree: string, dest: string): Promise<void> {
+  mkdirSync(path.dirname(dest), { recursive: true });
+  rmSync(dest, { recursive: true, force: true });
+  await mustRun(['cp', '-al', tree, dest]);
+  rmSync(path.join(dest, COMPLETE), { force: true });
+  if (process.getuid?.() === 0) {
+    await mustRun(['find', dest, '-type', 'd', '-exec', 'chown', `${SANDBOX_UID}:${SANDBOX_GID}`, '{}', '+']);
+  }
+}
