@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{shared,api,worker,infra,kernel-images}/**/*.test.ts'],
+    include: ['{shared,api,worker,cli,infra,kernel-images}/**/*.test.ts'],
     // Kernel builds share two cores: test files that build run one at a time.
     fileParallelism: false,
     reporters: ['default', './infra/summary-reporter.ts'],
