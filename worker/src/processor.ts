@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
+  defaultMmu,
   emptySummary,
   FINAL_STATES,
   loadSeries,
@@ -36,7 +37,7 @@ import { boot } from './stages/boot.js';
 import { baseDir, build, copyBase, ensureBase, ownedDir, type BaseSpec } from './stages/build.js';
 import { configure, mergeFragment, type DotConfig } from './stages/config.js';
 import { applyPatches, checkPatch, splitPatches } from './stages/patch.js';
-import { defaultMmu, makeView, pickKernel, seriesLabel, seriesTree } from './stages/source.js';
+import { makeView, pickKernel, seriesLabel, seriesTree } from './stages/source.js';
 
 export const DEFAULT_TIMEOUT_S = Number(process.env.NOMMU_CI_DEFAULT_TIMEOUT_S ?? 1800);
 
@@ -252,6 +253,7 @@ class JobRun {
         dot = base.dot;
         kernelDir = base.dir;
         if (!base.built) log(Buffer.from(`=== nommu-ci: base build ${path.basename(base.dir)} is up to date\n`));
+        await this.enter('build');
       } else {
         await this.enter('build');
         const jobBuild = path.join(this.dir, 'build');

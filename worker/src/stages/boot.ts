@@ -128,6 +128,7 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
       mounts: [{ host: o.kernelDir, path: '/build' }],
       tmpDir: o.tmpDir,
       cwd: '/tmp',
+      env: { TMPDIR: '/dev/shm' },
       // UML maps its physical memory from a file in /dev/shm (private tmpfs): room for mem=1G.
       shmBytes: 1536 * 1024 * 1024,
       signal: local.signal,

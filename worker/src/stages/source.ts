@@ -14,17 +14,12 @@
  */
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_KERNEL, loadCatalog, loadSeries, type KernelSource, type SeriesInfo } from '@nommu-ci/shared';
+import { DEFAULT_KERNEL, loadCatalog, type KernelSource, type SeriesInfo } from '@nommu-ci/shared';
 import { StageError } from '../errors.js';
 import { mustRun, runHost } from '../exec.js';
 import { withLock } from '../locks.js';
 import { TREES_DIR } from '../paths.js';
 import { SANDBOX_GID, SANDBOX_UID } from '../sandbox.js';
-
-/** The one place that decides a job's MMU default: no-MMU once our series exists. */
-export function defaultMmu(series: SeriesInfo | null = loadSeries()): boolean {
-  return series === null;
-}
 
 export function seriesLabel(series: SeriesInfo): string {
   return `${series.name}@${series.hash}`;

@@ -1,0 +1,80 @@
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ownedDir } from './stages/build.js';
+import { runSandboxed, SANDBOX_UID, type SandboxOptions } from './sandbox.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'nci-sandbox-'));
+  chmodSync(dir, 0o755); // the sandbox uid must reach its mounts
+  ownedDir(path.join(dir, 'tmp'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function sh(script: string, extra: Partial<SandboxOptions> = {}): Promise<{ out: string; r: Awaited<ReturnType<typeof runSandboxed>> }> {
+  let out = '';
+  const r = await runSandboxed({
+    name: 'sandbox-test',
+    argv: ['sh', '-c', script],
+    mounts: [],
+    tmpDir: path.join(dir, 'tmp'),
+    onOutput: (b) => (out += b.toString()),
+    ...extra,
+  });
+  return { out, r };
+}
+
+describe('sandbox', () => {
+  it('runs as the unprivileged sandbox uid with only /usr and its own dirs', async () => {
+    const { out, r } = await sh('id -u; ls /; cat /etc/shadow; ls /root /home /var/cache/nommu-ci; echo x > /usr/x');
+    expect(r.code).not.toBeNull();
+    const lines = out.split('\n');
+    if (process.getuid?.() === 0) expect(lines[0]).toBe(String(SANDBOX_UID));
+    expect(out).toMatch(/\/etc\/shadow: No such file/);
+    expect(out).toMatch(/\/root.*No such file/);
+    expect(out).toMatch(/\/var\/cache\/nommu-ci.*No such file/);
+    expect(out).toMatch(/Read-only file system/);
+    expect(out).not.toMatch(/^(root|home|var)$/m);
+  });
+
+  it('has no network, not even the host loopback', async () => {
+    let connected = false;
+    const server = net.createServer((s) => {
+      connected = true;
+      s.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const { out } = await sh(`python3 -c 'import socket; socket.create_connection(("127.0.0.1", ${port}), 2); print("CONNECTED")'`);
+    server.close();
+    expect(out).not.toContain('CONNECTED');
+    expect(out).toMatch(/Network is unreachable|Connection refused/);
+    expect(connected).toBe(false);
+  });
+
+  it('kills the whole tree at the timeout, background children included, and removes its cgroups', async () => {
+    const t0 = Date.now();
+    const { r } = await sh('(sleep 300 &) ; sleep 300 & sleep 300', { timeoutMs: 500 });
+    expect(r.killed).toBe('timeout');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    const cg = '/sys/fs/cgroup/pids/nommu-ci';
+    if (existsSync(cg)) expect(readdirSync(cg).filter((d) => d.startsWith('sandbox-test'))).toEqual([]);
+  });
+
+  it('is killed when its AbortSignal fires', async () => {
+    const ctl = new AbortController();
+    setTimeout(() => ctl.abort(), 300);
+    const { r } = await sh('sleep 300', { signal: ctl.signal });
+    expect(r.killed).toBe('abort');
+  });
+
+  it('enforces the file size limit', async () => {
+    const { out, r } = await sh('head -c 4194304 /dev/zero > /tmp/big; echo rc=$?; ls -l /tmp/big', { limits: { fsizeBytes: 1 << 20 } });
+    expect(r.code).toBe(0);
+    expect(out).toMatch(/1048576/);
+    expect(out).not.toMatch(/rc=0/);
+  });
+});

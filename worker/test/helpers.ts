@@ -1,0 +1,92 @@
+/**
+ * Test helpers shared by the worker's and the API's integration tests: a private real
+ * redis-server on a free port, fresh queue names (bullmq's own test style), and jobs created in
+ * the store the way the API creates them.
+ */
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { emptySummary, JobStore, type JobRecord, type JobRequest, type QueueJobData } from '@nommu-ci/shared';
+import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
+
+export interface TestRedis {
+  server: RedisServer;
+  url: string;
+  /** A connection for the test itself (maxRetriesPerRequest: null, as BullMQ wants). */
+  redis: Redis;
+  store: JobStore;
+  stop(): Promise<void>;
+}
+
+/** Starts a private redis-server (the real one) in a temporary directory, on a free port. */
+export async function startTestRedis(name = 'worker'): Promise<TestRedis> {
+  const dir = path.join(os.tmpdir(), `nci-${name}-redis-${process.pid}-${Date.now()}`);
+  const server = await startRedisServer({ dir });
+  const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+  return {
+    server,
+    url: server.url,
+    redis,
+    store: new JobStore(redis),
+    async stop() {
+      redis.disconnect();
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A queue name no other test uses. */
+export const freshQueueName = (prefix = 'nci-test'): string => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+/** Creates the job record and request as POST /v1/jobs does, and queues it. */
+export async function submitJob(
+  t: TestRedis,
+  queue: Queue<QueueJobData>,
+  request: JobRequest,
+  opts: { attempts?: number } = {},
+): Promise<string> {
+  const id = randomUUID();
+  const record: JobRecord = {
+    id,
+    kind: request.kind,
+    state: 'queued',
+    stage: null,
+    message: null,
+    summary: emptySummary(),
+    timings: { queued_at: new Date().toISOString(), stages: {} },
+    kernel: null,
+    config: null,
+    attempt: 0,
+  };
+  await t.store.create(record, request);
+  await queue.add(request.kind, { id }, { jobId: id, attempts: opts.attempts ?? 1 });
+  return id;
+}
+
+export function makeQueue(t: TestRedis, name: string): { queue: Queue<QueueJobData>; events: QueueEvents } {
+  return {
+    queue: new Queue<QueueJobData>(name, { connection: t.redis.duplicate() }),
+    events: new QueueEvents(name, { connection: t.redis.duplicate() }),
+  };
+}
+
+/** Polls the store until the job is in one of `states` (or the timeout), returning the record. */
+export async function waitForState(t: TestRedis, id: string, states: readonly string[], timeoutMs: number): Promise<JobRecord> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await t.store.get(id);
+    if (r && states.includes(r.state)) return r;
+    if (Date.now() > end) throw new Error(`job ${id} not in ${states.join('/')} after ${timeoutMs} ms: ${JSON.stringify(r)}`);
+    await new Promise((res) => setTimeout(res, 250));
+  }
+}
+
+/** All lines of a tap stream (attempt n) so far. */
+export async function tapLines(t: TestRedis, id: string, attempt = 1): Promise<string[]> {
+  const entries = await JobStore.readStream(t.redis, t.store.tapKey(id, attempt), '0', 0);
+  return entries.filter((e) => e.fields.l !== undefined).map((e) => e.fields.l!);
+}
