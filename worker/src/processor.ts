@@ -275,6 +275,7 @@ class JobRun {
 
     // boot, then test once KTAP flows
     await this.enter('boot', 'booting');
+    let running: Promise<void> = Promise.resolve();
     const outcome = await boot({
       kernelDir,
       tmpDir,
@@ -287,8 +288,11 @@ class JobRun {
         appendTap: (lines) => this.deps.store.appendTap(this.id, this.attempt, lines),
         event: (e) => this.event(e),
       },
-      onKtap: () => void this.enter('test', 'running').catch(() => undefined),
+      onKtap: () => {
+        running = this.enter('test', 'running');
+      },
     });
+    await running;
     const tests = outcome.result.tests;
     const summary = summarize(tests);
     await this.deps.store.setResults(this.id, tests);
