@@ -1,5 +1,9 @@
 /** Trusted host commands (cp, find, chown, rm): argv only, never a shell. */
 import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { TRASH_DIR } from './paths.js';
 
 export interface HostResult {
   code: number;
@@ -38,3 +42,31 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     }
     signal?.addEventListener('abort', done, { once: true });
   });
+
+/**
+ * Removes a directory tree without waiting for it: renamed into the cache's trash at once (so the
+ * path is free), deleted by a background `rm -rf` (a kernel tree takes seconds to unlink, and a
+ * synchronous delete would stall the event loop and with it BullMQ's lock renewal).
+ */
+export async function removeTree(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  const trash = path.join(TRASH_DIR, `${path.basename(dir)}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
+  mkdirSync(TRASH_DIR, { recursive: true });
+  try {
+    await rename(dir, trash);
+  } catch {
+    await rm(dir, { recursive: true, force: true }); // another filesystem: delete in place
+    return;
+  }
+  emptyTrash();
+}
+
+/** Deletes whatever is in the trash, in the background. */
+export function emptyTrash(): void {
+  if (!existsSync(TRASH_DIR)) return;
+  const entries = readdirSync(TRASH_DIR).map((e) => path.join(TRASH_DIR, e));
+  if (entries.length === 0) return;
+  const child = spawn('rm', ['-rf', '--', ...entries], { detached: true, stdio: 'ignore' });
+  child.on('error', () => undefined);
+  child.unref();
+}

@@ -9,6 +9,7 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { CANCEL_CHANNEL, JobStore, QUEUE_NAME, redisUrl, type QueueJobData } from '@nommu-ci/shared';
 import { JobAborted } from './errors.js';
+import { emptyTrash } from './exec.js';
 import { createProcessor } from './processor.js';
 
 export { createProcessor } from './processor.js';
@@ -47,6 +48,7 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
   });
   const concurrency = opts.concurrency ?? Number(process.env.NOMMU_CI_CONCURRENCY ?? 1);
   const processor = createProcessor({ store: new JobStore(redis), redis, running, log, jobsDir: opts.jobsDir });
+  emptyTrash(); // left by a worker that was killed
   const worker = new Worker<QueueJobData>(opts.queueName ?? QUEUE_NAME, processor, {
     connection: redis.duplicate(),
     concurrency,

@@ -9,3 +9,5 @@ export const BUILDS_DIR = path.join(CACHE_DIR, 'builds');
 /** Per-job working directories (view, build, tmp, logs); removed when the job ends. */
 export const JOBS_DIR = path.join(CACHE_DIR, 'jobs');
 export const CCACHE_DIR = process.env.NOMMU_CI_CCACHE ?? path.join(CACHE_DIR, 'ccache');
+/** Directories being deleted in the background. */
+export const TRASH_DIR = path.join(CACHE_DIR, 'trash');

@@ -11,7 +11,7 @@
  *    so BullMQ retries the job; the last attempt leaves state error.
  * Artifacts are stored whatever happened; the job's directory is removed at the end.
  */
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -32,10 +32,11 @@ import {
   type JobStore,
 } from '@nommu-ci/shared';
 import { JobAborted, StageError, throwIfAborted } from './errors.js';
+import { removeTree } from './exec.js';
 import { JOBS_DIR } from './paths.js';
 import { boot } from './stages/boot.js';
 import { baseDir, build, copyBase, ensureBase, ownedDir, type BaseSpec } from './stages/build.js';
-import { configure, mergeFragment, type DotConfig } from './stages/config.js';
+import { affectsConfig, configure, mergeFragment, readDotConfig, type DotConfig } from './stages/config.js';
 import { applyPatches, checkPatch, splitPatches } from './stages/patch.js';
 import { makeView, pickKernel, seriesLabel, seriesTree } from './stages/source.js';
 
@@ -153,7 +154,7 @@ class JobRun {
     let final = true;
     let rethrow: unknown = null;
     try {
-      rmSync(this.dir, { recursive: true, force: true });
+      await removeTree(this.dir);
       ownedDir(path.join(this.dir, 'tmp'));
       ownedDir(path.join(this.dir, 'logs'));
       await store.update(this.id, {
@@ -188,7 +189,7 @@ class JobRun {
     } catch (e) {
       rethrow ??= e;
     }
-    if (!this.deps.keepJobDirs) rmSync(this.dir, { recursive: true, force: true });
+    if (!this.deps.keepJobDirs) await removeTree(this.dir).catch(() => undefined);
     if (rethrow) throw rethrow;
   }
 
@@ -209,6 +210,7 @@ class JobRun {
     const viewDir = path.join(this.dir, 'src');
     const tmpDir = path.join(this.dir, 'tmp');
     const patched = request.patch !== undefined;
+    const touched: string[] = [];
     if (patched) await makeView(tree, viewDir);
     throwIfAborted(sig);
 
@@ -218,7 +220,7 @@ class JobRun {
       const patches = splitPatches(request.patch!);
       const fd = openSync(this.logs['patch.log'], 'a');
       try {
-        for (const p of patches) checkPatch(p);
+        for (const p of patches) touched.push(...checkPatch(p));
         await applyPatches(patches, {
           viewDir,
           tmpDir,
@@ -262,7 +264,12 @@ class JobRun {
         this.configFile = path.join(jobBuild, '.config');
         const own = { ...common, srcDir: viewDir, buildDir: jobBuild, trusted: false, name: `${this.id}-build` };
         log(Buffer.from(`=== nommu-ci: patched build (copy of ${path.basename(base.dir)}, read-only ccache)\n`));
-        dot = await configure({ ...own, fragment });
+        if (affectsConfig(touched)) {
+          dot = await configure({ ...own, fragment });
+        } else {
+          log(Buffer.from('=== nommu-ci: the patch touches no Kconfig input; the base .config stands\n'));
+          dot = readDotConfig(this.configFile);
+        }
         await this.enter('build');
         await build(own);
         kernelDir = jobBuild;

@@ -11,11 +11,11 @@
  *    mtimes, and the tree is /src and the build /build in both builds, so kbuild's recorded
  *    paths and commands match and only what the patch touched is rebuilt.
  */
-import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { abortReason, JobAborted, StageError } from '../errors.js';
-import { mustRun } from '../exec.js';
+import { mustRun, removeTree } from '../exec.js';
 import { withLock } from '../locks.js';
 import { BUILDS_DIR, CCACHE_DIR } from '../paths.js';
 import { describeExit, runSandboxed, SANDBOX_GID, SANDBOX_UID, type Mount, type SandboxResult } from '../sandbox.js';
@@ -154,7 +154,7 @@ export async function ensureBase(
       if (done()) return { dir, dot: readDotConfig(path.join(dir, '.config')), built: false };
       // An incomplete base was interrupted (possibly by SIGKILL, leaving truncated objects that
       // look up to date): start it over; ccache makes that cheap.
-      rmSync(dir, { recursive: true, force: true });
+      await removeTree(dir);
       ownedDir(dir);
       await ensureCcache();
       o.onStage('config');
@@ -172,7 +172,7 @@ export async function ensureBase(
 
 /** Copies a complete base into the job's directory, keeping owners and mtimes. */
 export async function copyBase(base: string, dest: string): Promise<void> {
-  rmSync(dest, { recursive: true, force: true });
+  await removeTree(dest);
   mkdirSync(path.dirname(dest), { recursive: true });
   await mustRun(['cp', '-a', '--reflink=auto', base, dest]);
 }

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseKconfig } from '@nommu-ci/shared';
-import { DEFAULT_KUNITCONFIG, mergeFragment, missingOptions, UML_KCONFIG } from './config.js';
+import { affectsConfig, DEFAULT_KUNITCONFIG, mergeFragment, missingOptions, UML_KCONFIG } from './config.js';
 
 function fakeTree(): string {
   const t = mkdtempSync(path.join(os.tmpdir(), 'nci-tree-'));
@@ -56,5 +56,15 @@ describe('missingOptions (kunit.py validate_config)', () => {
       'CONFIG_FRAME_WARN=2048 (now: CONFIG_FRAME_WARN=1024)',
       'CONFIG_NOPE=y (now: not set)',
     ]);
+  });
+});
+
+describe('affectsConfig', () => {
+  it('is false only for C/asm sources and headers outside scripts/', () => {
+    expect(affectsConfig(['lib/tests/list-test.c', 'include/linux/list.h', 'arch/um/kernel/entry.S'])).toBe(false);
+    expect(affectsConfig(['lib/Kconfig.debug'])).toBe(true);
+    expect(affectsConfig(['lib/tests/Makefile'])).toBe(true);
+    expect(affectsConfig(['scripts/kconfig/conf.c'])).toBe(true);
+    expect(affectsConfig(['lib/x.c', 'init/Kconfig'])).toBe(true);
   });
 });

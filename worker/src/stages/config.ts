@@ -107,3 +107,13 @@ export async function configure(o: ConfigureOptions): Promise<DotConfig> {
   }
   return result;
 }
+
+/**
+ * Whether a patch touching `files` can change what olddefconfig produces. Kconfig reads Kconfig*
+ * files and runs scripts/ (compiler checks); a patch that only touches C/assembly sources and
+ * headers elsewhere leaves the base's validated .config as it is, and the job skips olddefconfig
+ * (and the rebuild of everything that depends on .config's mtime).
+ */
+export function affectsConfig(files: readonly string[]): boolean {
+  return files.some((f) => !/\.(c|h|S|rs)$/.test(f) || f.startsWith('scripts/') || /(^|\/)Kconfig/.test(f));
+}

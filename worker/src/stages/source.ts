@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import path from 'node:path';
 import { DEFAULT_KERNEL, loadCatalog, type KernelSource, type SeriesInfo } from '@nommu-ci/shared';
 import { StageError } from '../errors.js';
-import { mustRun, runHost } from '../exec.js';
+import { mustRun, removeTree, runHost } from '../exec.js';
 import { withLock } from '../locks.js';
 import { TREES_DIR } from '../paths.js';
 import { SANDBOX_GID, SANDBOX_UID } from '../sandbox.js';
@@ -46,13 +46,13 @@ export async function seriesTree(src: KernelSource, series: SeriesInfo, signal?:
   return withLock(dir, signal, async () => {
     if (existsSync(path.join(dir, COMPLETE))) return dir;
     const tmp = `${dir}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    rmSync(dir, { recursive: true, force: true });
+    await removeTree(tmp);
+    await removeTree(dir);
     await mustRun(['cp', '-al', src.path, tmp]);
     for (const p of series.patches) {
       const r = await runHost(['git', 'apply', '--verbose', path.join(series.dir, p)], { cwd: tmp, env: gitEnv() });
       if (r.code !== 0) {
-        rmSync(tmp, { recursive: true, force: true });
+        await removeTree(tmp);
         throw new StageError('source', `no-MMU series ${seriesLabel(series)}: ${p} does not apply to ${src.name} ${src.version}:\n${gitErrors(r.out)}`);
       }
     }
@@ -75,7 +75,7 @@ export function gitErrors(out: string): string {
 /** Makes `dest` a hardlink farm of `tree`, its directories owned by the sandbox uid. */
 export async function makeView(tree: string, dest: string): Promise<void> {
   mkdirSync(path.dirname(dest), { recursive: true });
-  rmSync(dest, { recursive: true, force: true });
+  await removeTree(dest);
   await mustRun(['cp', '-al', tree, dest]);
   rmSync(path.join(dest, COMPLETE), { force: true });
   if (process.getuid?.() === 0) {
