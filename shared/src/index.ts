@@ -7,3 +7,4 @@ export * from './paths.js';
 export * from './kernels.js';
 export * from './ktap/index.js';
 export * from './selftests/index.js';
+export * from './mbox.js';

@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_DIR } from './paths.js';
+import { MboxError, parseMbox, parseSubject, threadIds } from './mbox.js';
+
+const fixture = readFileSync(path.join(REPO_DIR, 'shared/fixtures/series/fixture-series.mbox'), 'utf8');
+
+function err(text: string): MboxError {
+  try {
+    parseMbox(text);
+  } catch (e) {
+    expect(e).toBeInstanceOf(MboxError);
+    return e as MboxError;
+  }
+  throw new Error('parseMbox accepted it');
+}
+
+describe('parseMbox', () => {
+  it('splits a git format-patch --cover-letter series and skips the cover letter', () => {
+    const m = parseMbox(fixture);
+    expect(m.cover?.subject).toMatch(/^nommu-ci fixture series/);
+    expect(m.cover?.rawSubject).toMatch(/^\[PATCH 0\/3\] /);
+    expect(m.cover?.messageId).toBe('cover.1795928078.git.fixtures@nommu-ci.invalid');
+    expect(m.patches.map((p) => [p.index, p.total, p.subject])).toEqual([
+      [1, 3, 'list: test: describe which list structures are covered'],
+      [2, 3, 'list: test: check list_empty() after list_add_tail()'],
+      [3, 3, 'mm/nommu: use vma_span_bytes() in kobjsize()'],
+    ]);
+    const p3 = m.patches[2]!;
+    expect(p3.rawSubject).toBe('[PATCH 3/3] mm/nommu: use vma_span_bytes() in kobjsize()');
+    expect(p3.inReplyTo).toBe('cover.1795928078.git.fixtures@nommu-ci.invalid');
+    expect(p3.from).toBe('Nommu CI Fixtures <fixtures@nommu-ci.invalid>');
+    expect(p3.files).toEqual(['mm/nommu.c']);
+    expect(p3.diff.startsWith('diff --git a/mm/nommu.c b/mm/nommu.c\n')).toBe(true);
+    // the format-patch signature is not part of the diff
+    expect(p3.diff).not.toMatch(/^-- $/m);
+    expect(p3.diff).not.toContain('2.39.5');
+    expect(threadIds(m)).toEqual({
+      inReplyTo: 'cover.1795928078.git.fixtures@nommu-ci.invalid',
+      references: ['cover.1795928078.git.fixtures@nommu-ci.invalid'],
+    });
+  });
+
+  it('takes a single patch without a cover letter and numbering', () => {
+    const one = readFileSync(path.join(REPO_DIR, 'shared/fixtures/series/harmless.patch'), 'utf8').replace('[PATCH 1/3]', '[PATCH]');
+    const m = parseMbox(one);
+    expect(m.cover).toBeNull();
+    expect(m.patches).toHaveLength(1);
+    expect(m.patches[0]).toMatchObject({ index: 1, total: 1, subject: 'list: test: describe which list structures are covered' });
+  });
+
+  it('takes a plain unified diff', () => {
+    const m = parseMbox('--- a/lib/x.c\n+++ b/lib/x.c\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n');
+    expect(m.patches[0]).toMatchObject({ index: 1, total: 1, subject: 'unified diff', files: ['lib/x.c'] });
+  });
+
+  it('reads b4 mboxrd: quoted From lines, encoded subjects, replies and out-of-order patches', () => {
+    const msg = (n: number, extra = '') =>
+      `From mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: =?utf-8?q?J=C3=B6rg_Dev?= <j@example.org>\nSubject: [PATCH v2 ${n}/2] =?utf-8?q?mm=3A_fix_n=C2=B0${n}?=\nMessage-Id: <p${n}@example.org>\nIn-Reply-To: <c@example.org>\nReferences: <c@example.org>\n\nBody\n>From here on\n---\n${extra}diff --git a/f${n} b/f${n}\n--- a/f${n}\n+++ b/f${n}\n@@ -1 +1 @@\n-a\n+b\n-- \n2.47.0\n\n`;
+    const reply = 'From mboxrd@z Thu Jan  1 00:00:00 1970\nFrom: r@example.org\nSubject: Re: [PATCH v2 1/2] mm: fix\nMessage-Id: <r@example.org>\n\n> diff --git a/f1 b/f1\nLooks good.\n\n';
+    const m = parseMbox(msg(2) + reply + msg(1));
+    expect(m.version).toBe(2);
+    expect(m.patches.map((p) => p.messageId)).toEqual(['p1@example.org', 'p2@example.org']);
+    expect(m.patches[0]!.subject).toBe('mm: fix n°1');
+    expect(m.patches[0]!.from).toBe('Jörg Dev <j@example.org>');
+    expect(m.skipped).toEqual([{ subject: 'Re: [PATCH v2 1/2] mm: fix', reason: 'a reply' }]);
+    expect(threadIds(m).inReplyTo).toBe('p1@example.org');
+  });
+
+  it('parses subject prefixes', () => {
+    expect(parseSubject('[RFC PATCH net-next v3 04/10] net: x')).toMatchObject({ subject: 'net: x', n: 4, total: 10, version: 3 });
+    expect(parseSubject('[PATCH] x')).toMatchObject({ subject: 'x', n: null, total: null });
+  });
+
+  it.each([
+    ['', 'empty', /empty/],
+    ['   \n\n', 'empty', /empty/],
+    ['hello, this is not a patch\n', 'no-patch', /not a patch/],
+    ['From: a@b\nSubject: [PATCH 0/1] cover\n\nonly words\n', 'no-patch', /cover letter .*only/],
+  ])('refuses %j', (text, code, msg) => {
+    const e = err(text);
+    expect(e.code).toBe(code);
+    expect(e.message).toMatch(msg);
+  });
+
+  it('names a broken patch in the middle: hunk line counts that do not match', () => {
+    // patch 2/3: its hunk header claims one more old and new line than it has
+    const broken = fixture.replace(/@@ -(\d+),7 \+(\d+),7 @@ static void list_test_list_empty/, '@@ -$1,8 +$2,8 @@ static void list_test_list_empty');
+    expect(broken).not.toBe(fixture);
+    const e = err(broken);
+    expect(e.code).toBe('malformed');
+    expect(e.patch).toBe(2);
+    expect(e.message).toMatch(/^patch 2\/3 "\[PATCH 2\/3\] list: test: check list_empty\(\) after list_add_tail\(\)" is malformed: lib\/tests\/list-test.c: hunk 1 /);
+  });
+
+  it('names a patch whose hunk has a stray line', () => {
+    const broken = fixture.replace('-\t\t\treturn vma->vm_end - vma->vm_start;\n', '-\t\t\treturn vma->vm_end - vma->vm_start;\n*garbage\n');
+    const e = err(broken);
+    expect(e.patch).toBe(3);
+    expect(e.message).toMatch(/patch 3\/3 .*mm\/nommu.c: hunk 1 .*"\*garbage" is not part of a hunk/);
+  });
+
+  it('refuses a series with a patch missing or a numbered patch without a diff', () => {
+    const parts = fixture.split(/(?=^From [0-9a-f]{40} )/m);
+    expect(parts).toHaveLength(4);
+    const e = err(parts[0]! + parts[1]! + parts[3]!);
+    expect(e.code).toBe('incomplete');
+    expect(e.message).toMatch(/patch 2\/3 is missing/);
+    const nodiff = parts[2]!.replace(/^diff --git[\s\S]*?(?=^-- $)/m, '');
+    const e2 = err(parts[0]! + parts[1]! + nodiff + parts[3]!);
+    expect(e2.message).toMatch(/patch 2\/3 .* has no diff/);
+  });
+});
