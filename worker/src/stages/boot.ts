@@ -172,7 +172,7 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
   flush();
   await chain;
   if (storeError) throw storeError;
-  if (ktapLines === 0) {
+  if (!extractor.found) {
     throw new StageError('boot', `kernel printed no KTAP (${problem ?? describeExit(exit)})${crashed ? `: ${crashed}` : ''}`);
   }
   return { result, problem: problem ?? (crashed ? `kernel crashed: ${crashed}` : null), ktapLines, exit };
