@@ -211,16 +211,18 @@ class JobRun {
     const tmpDir = path.join(this.dir, 'tmp');
     const patched = request.patch !== undefined;
     const touched: string[] = [];
-    if (patched) await makeView(tree, viewDir);
+    // The patch is split and its paths checked before the view is made: the view opens only
+    // the directories the patch touches to the sandbox.
+    const patches = patched ? splitPatches(request.patch!) : [];
+    for (const p of patches) touched.push(...checkPatch(p));
+    if (patched) await makeView(tree, viewDir, touched);
     throwIfAborted(sig);
 
     // patch
     if (patched) {
       await this.enter('patch');
-      const patches = splitPatches(request.patch!);
       const fd = openSync(this.logs['patch.log'], 'a');
       try {
-        for (const p of patches) touched.push(...checkPatch(p));
         await applyPatches(patches, {
           viewDir,
           tmpDir,

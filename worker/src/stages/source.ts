@@ -12,7 +12,7 @@
  * once per (source, series hash) under TREES_DIR, itself a hardlink farm of the pristine tree,
  * and job views derive from it.
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_KERNEL, loadCatalog, type KernelSource, type SeriesInfo } from '@nommu-ci/shared';
 import { StageError } from '../errors.js';
@@ -72,13 +72,29 @@ export function gitErrors(out: string): string {
   return (errs.length ? errs : out.split('\n').slice(-10)).join('\n').trim();
 }
 
-/** Makes `dest` a hardlink farm of `tree`, its directories owned by the sandbox uid. */
-export async function makeView(tree: string, dest: string): Promise<void> {
+/**
+ * Makes `dest` a hardlink farm of `tree`. The directories on the way to the files a patch
+ * touches (`touched`, relative paths) are given to the sandbox uid so `git apply` in the sandbox
+ * can replace or create files there; everything else stays root's, read-only to the sandbox.
+ */
+export async function makeView(tree: string, dest: string, touched: readonly string[] = []): Promise<void> {
   mkdirSync(path.dirname(dest), { recursive: true });
   await removeTree(dest);
   await mustRun(['cp', '-al', tree, dest]);
   rmSync(path.join(dest, COMPLETE), { force: true });
-  if (process.getuid?.() === 0) {
-    await mustRun(['find', dest, '-type', 'd', '-exec', 'chown', `${SANDBOX_UID}:${SANDBOX_GID}`, '{}', '+']);
+  if (process.getuid?.() !== 0) return;
+  const dirs = new Set<string>([dest]);
+  for (const f of touched) {
+    const parts = path.normalize(f).split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) {
+      const d = path.join(dest, ...parts.slice(0, i));
+      if (!d.startsWith(dest + '/')) break;
+      if (!existsSync(d)) break; // git apply creates the rest, inside the last one we own
+      dirs.add(d);
+    }
+  }
+  for (const d of dirs) {
+    const st = lstatSync(d);
+    if (st.isDirectory() && !st.isSymbolicLink()) chownSync(d, SANDBOX_UID, SANDBOX_GID);
   }
 }
