@@ -8,3 +8,4 @@ export * from './kernels.js';
 export * from './ktap/index.js';
 export * from './selftests/index.js';
 export * from './mbox.js';
+export * from './runs/index.js';
