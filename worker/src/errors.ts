@@ -5,6 +5,8 @@ export class StageError extends Error {
   constructor(
     readonly stage: Stage,
     message: string,
+    /** The .config as it came out, when a config failure leaves nothing else to read it from. */
+    readonly config?: string,
   ) {
     super(message);
     this.name = 'StageError';

@@ -334,6 +334,7 @@ class JobRun {
     let final = true;
     let rethrow: unknown = null;
     if (e instanceof StageError) {
+      if (e.config !== undefined) this.configText = e.config;
       state = 'failed';
       stage = e.stage;
       message = e.message;

@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FINAL_STATES, JobStore, loadCatalog, type JobEvent, type JobRecord, type KunitJobRequest } from '@nommu-ci/shared';
+import { FINAL_STATES, JobStore, loadCatalog, loadSeries, type JobEvent, type JobRecord, type KunitJobRequest } from '@nommu-ci/shared';
 import { startWorker } from '../src/index.js';
 import { JOBS_DIR } from '../src/paths.js';
 import { freshQueueName, makeQueue, startTestRedis, submitJob, tapLines, waitForState, type TestRedis } from './helpers.js';
@@ -258,6 +258,54 @@ describe.sequential('worker pipeline (real redis-server, real UML build, sandbox
       } finally {
         server.close();
         rmSync(hostDir, { recursive: true, force: true });
+      }
+    },
+    600_000,
+  );
+
+  it(
+    'fails at stage config naming the options that did not stick',
+    async () => {
+      const run = await runJob({ kunitconfig: SMALL, kconfig_add: ['CONFIG_NCI_NO_SUCH_OPTION=y', 'CONFIG_DEBUG_INFO_NONE=n'] });
+      expect(run.record.state).toBe('failed');
+      expect(run.record.stage).toBe('config');
+      expect(run.record.message).toContain('CONFIG_NCI_NO_SUCH_OPTION=y (now: not set)');
+      expect(await t.store.artifact(run.id, 'config')).not.toBeNull();
+    },
+    300_000,
+  );
+
+  it('fails a no-MMU job at stage config while the no-MMU series does not exist', async () => {
+    if (loadSeries()) return; // the series exists: covered by the no-MMU tests
+    const run = await runJob({ kunitconfig: SMALL, mmu: false });
+    expect(run.record.state).toBe('failed');
+    expect(run.record.stage).toBe('config');
+    expect(run.record.message).toMatch(/no-MMU series .* does not exist/);
+  });
+
+  it(
+    'after a worker died mid-job, ends the lost attempt as retried and streams attempt 2',
+    async () => {
+      const name = freshQueueName();
+      const { queue, events } = makeQueue(t, name);
+      const id = await submitJob(t, queue, { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL });
+      // What a worker killed while the kernel ran leaves behind: attempt 1 started, its stream open.
+      await t.store.update(id, { state: 'running', stage: 'test', attempt: 1, timings: { queued_at: new Date().toISOString(), started_at: new Date().toISOString(), stages: {} } });
+      await t.store.appendTap(id, 1, ['KTAP version 1', '1..3']);
+      const worker = await startWorker({ redisUrl: t.url, queueName: name, log: () => undefined });
+      try {
+        const r = await waitForState(t, id, [...FINAL_STATES], 600_000);
+        expect(r.state).toBe('passed');
+        expect(r.attempt).toBe(2);
+        const first = await JobStore.readStream(t.redis, t.store.tapKey(id, 1), '0', 0);
+        expect(first.at(-1)?.fields.eof).toBe('retry');
+        const second = await JobStore.readStream(t.redis, t.store.tapKey(id, 2), '0', 0);
+        expect(second[0]?.fields.l).toBe('KTAP version 1');
+        expect(second.at(-1)?.fields.eof).toBe('done');
+      } finally {
+        await worker.close(0);
+        await queue.close();
+        await events.close();
       }
     },
     600_000,

@@ -160,7 +160,10 @@ export async function ensureBase(
       o.onStage('config');
       const common = { ...o, srcDir: spec.tree, buildDir: dir, trusted: true };
       o.log(Buffer.from(`=== nommu-ci: base build ${path.basename(dir)} (trusted tree, shared ccache)\n`));
-      const dot = await configure({ ...common, fragment: spec.fragment });
+      const dot = await configure({ ...common, fragment: spec.fragment }).catch(async (e: unknown) => {
+        if (e instanceof StageError) await removeTree(dir); // nothing worth keeping
+        throw e;
+      });
       o.onStage('build');
       await build(common);
       writeFileSync(path.join(dir, COMPLETE), `${new Date().toISOString()}\n`);

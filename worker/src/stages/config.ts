@@ -103,6 +103,7 @@ export async function configure(o: ConfigureOptions): Promise<DotConfig> {
     throw new StageError(
       'config',
       `${missing.length} requested Kconfig option(s) did not stick after olddefconfig (unmet dependencies, or not available on UML): ${missing.join(', ')}`,
+      result.text,
     );
   }
   return result;
