@@ -14,7 +14,8 @@
  */
 import type { BootSelftest } from './catalog.js';
 
-const PRINTK_TIME = /^\[\s*\d+\.\d+\]\s?/;
+// Timestamps (CONFIG_PRINTK_TIME) and the level prefixes of lines flushed at panic time.
+const PRINTK_PREFIX = /^(<\d>)?(\[\s*\d+\.\d+\]\s?)?/;
 const MAX_FAILURE_LINES = 50;
 
 interface Running {
@@ -42,7 +43,7 @@ export class BootSelftestConsole {
 
   /** KTAP lines this console line produces (often none). */
   push(consoleLine: string): string[] {
-    const line = consoleLine.replace(PRINTK_TIME, '').trimEnd();
+    const line = consoleLine.replace(PRINTK_PREFIX, '').trimEnd();
     const calling = /^calling\s+([A-Za-z0-9_]+)\+0x/.exec(line);
     if (calling) {
       const test = this.pending.get(calling[1]!);

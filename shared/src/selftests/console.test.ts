@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { KtapStream, parseKtap } from '../ktap/index.js';
+import { loadBootSelftests, availability } from './catalog.js';
+import { BootSelftestConsole } from './console.js';
+import { REPO_DIR, SOURCES_DIR } from '../paths.js';
+
+const fixture = (name: string) => readFileSync(path.join(REPO_DIR, 'shared/fixtures/boot-selftests', name), 'utf8').split('\n');
+const catalog = loadBootSelftests();
+const pick = (...names: string[]) => names.map((n) => catalog.find((t) => t.name === n)!);
+
+function convert(lines: string[], names: string[]): string[] {
+  const c = new BootSelftestConsole(pick(...names));
+  const out = c.start();
+  for (const l of lines) out.push(...c.push(l));
+  out.push(...c.end());
+  return out;
+}
+
+describe('boot-selftest console to KTAP', () => {
+  it('reads every selftest of a real boot, with the counts of its summary line', () => {
+    const names = ['hexdump', 'ida', 'bitmap', 'xarray', 'maple_tree', 'meminit'];
+    const ktap = convert(fixture('all-mmu.console.log'), names);
+    const r = parseKtap(ktap);
+    expect(r.errors).toEqual([]);
+    const byName = Object.fromEntries(r.tests.map((t) => [t.name, t]));
+    expect(Object.keys(byName)).toEqual(names); // initcall order of that kernel
+    // The kernel's own summary lines: "maple_tree: 3809321 of 3809321 tests passed", ...
+    expect(byName.maple_tree!.diagnostics).toContain('maple_tree: passed 3809321, failed 0, total 3809321');
+    expect(byName.xarray!.diagnostics).toContain('xarray: passed 6782383, failed 0, total 6782383');
+    expect(byName.hexdump!.diagnostics).toContain('hexdump: passed 1184, failed 0, total 1184');
+    expect(byName.bitmap!.diagnostics).toContain('bitmap: passed 391535, failed 0, total 391535');
+    for (const n of ['hexdump', 'ida', 'bitmap', 'xarray', 'maple_tree']) expect(byName[n]!.status).toBe('pass');
+    // ida_checks() returns -22 on success; the catalogue says its return value is no verdict.
+    expect(byName.ida!.diagnostics).toContain('ida_checks() returned -22 (not a verdict for this test)');
+    // "test_meminit: failures: 71 out of 131", with its per-part failure lines.
+    expect(byName.meminit!.status).toBe('fail');
+    expect(byName.meminit!.diagnostics).toContain('meminit: passed 60, failed 71, total 131');
+    expect(byName.meminit!.diagnostics).toContain('test_meminit: test_pages failed 11 out of 11 times');
+    expect(r.summary).toEqual({ passed: 5, failed: 1, skipped: 0, crashed: 0 });
+  });
+
+  it('marks the test running at an oops as crashed and the ones after it as never run', () => {
+    const names = ['ida', 'xarray', 'maple_tree'];
+    const lines = fixture('xarray-oops-mmu.console.log');
+    const ktap = convert(lines, names);
+    const s = new KtapStream();
+    for (const l of ktap) s.push(l);
+    const r = s.end('Kernel panic - not syncing: Segfault with no mm');
+    const byName = Object.fromEntries(r.tests.map((t) => [t.name, t]));
+    expect(byName.ida!.status).toBe('pass');
+    expect(byName.xarray!.status).toBe('crash');
+    expect(byName.maple_tree!.status).toBe('fail');
+    expect(byName.maple_tree!.diagnostics.join('\n')).toContain('never ran');
+    expect(r.summary).toEqual({ passed: 1, failed: 1, skipped: 0, crashed: 1 });
+  });
+
+  it('fails a test whose summary line is missing', () => {
+    const [t] = pick('xarray');
+    const c = new BootSelftestConsole([t!]);
+    const out = [...c.start(), ...c.push('calling  xarray_checks+0x0/0x190 @ 1'), ...c.push('initcall xarray_checks+0x0/0x190 returned 0 after 5 usecs')];
+    const r = parseKtap(out);
+    expect(r.tests[0]!.status).toBe('fail');
+    expect(r.tests[0]!.diagnostics).toContain('xarray: no summary line');
+  });
+
+  it('tells from the tree which selftests exist and need an MMU', () => {
+    const tree = path.join(SOURCES_DIR, 'linux-source-7.2');
+    for (const t of catalog) expect(availability(t, tree)).toMatchObject({ offered: true, nommu: true });
+    expect(availability({ ...catalog[0]!, kconfig: ['CONFIG_TEST_NOT_THERE=y'] }, tree).offered).toBe(false);
+  });
+});
