@@ -24,24 +24,25 @@ describe('boot-selftest console to KTAP', () => {
     const ktap = convert(fixture('all-mmu.console.log'), names);
     const r = parseKtap(ktap);
     expect(r.errors).toEqual([]);
-    const byName = Object.fromEntries(r.tests.map((t) => [t.name, t]));
+    expect(r.complete).toBe(true);
+    const byName = Object.fromEntries(r.tests.map((t) => [t.name, { status: t.status, diagnostics: t.children[0]!.diagnostics }]));
     expect(Object.keys(byName)).toEqual(names); // initcall order of that kernel
     // The kernel's own summary lines: "maple_tree: 3809321 of 3809321 tests passed", ...
-    expect(byName.maple_tree!.diagnostics).toContain('maple_tree: passed 3809321, failed 0, total 3809321');
-    expect(byName.xarray!.diagnostics).toContain('xarray: passed 6782383, failed 0, total 6782383');
-    expect(byName.hexdump!.diagnostics).toContain('hexdump: passed 1184, failed 0, total 1184');
-    expect(byName.bitmap!.diagnostics).toContain('bitmap: passed 391535, failed 0, total 391535');
+    expect(byName.maple_tree!.diagnostics).toContain('# maple_tree: passed 3809321, failed 0, total 3809321');
+    expect(byName.xarray!.diagnostics).toContain('# xarray: passed 6782383, failed 0, total 6782383');
+    expect(byName.hexdump!.diagnostics).toContain('# hexdump: passed 1184, failed 0, total 1184');
+    expect(byName.bitmap!.diagnostics).toContain('# bitmap: passed 391535, failed 0, total 391535');
     for (const n of ['hexdump', 'ida', 'bitmap', 'xarray', 'maple_tree']) expect(byName[n]!.status).toBe('pass');
     // ida_checks() returns -22 on success; the catalogue says its return value is no verdict.
-    expect(byName.ida!.diagnostics).toContain('ida_checks() returned -22 (not a verdict for this test)');
+    expect(byName.ida!.diagnostics).toContain('# ida_checks() returned -22 (not a verdict for this test)');
     // "test_meminit: failures: 71 out of 131", with its per-part failure lines.
     expect(byName.meminit!.status).toBe('fail');
-    expect(byName.meminit!.diagnostics).toContain('meminit: passed 60, failed 71, total 131');
-    expect(byName.meminit!.diagnostics).toContain('test_meminit: test_pages failed 11 out of 11 times');
+    expect(byName.meminit!.diagnostics).toContain('# meminit: passed 60, failed 71, total 131');
+    expect(byName.meminit!.diagnostics).toContain('# test_meminit: test_pages failed 11 out of 11 times');
     expect(r.summary).toEqual({ passed: 5, failed: 1, skipped: 0, crashed: 0 });
   });
 
-  it('marks the test running at an oops as crashed and the ones after it as never run', () => {
+  it('marks the test running at an oops as crashed; the ones after it are missing', () => {
     const names = ['ida', 'xarray', 'maple_tree'];
     const lines = fixture('xarray-oops-mmu.console.log');
     const ktap = convert(lines, names);
@@ -51,9 +52,15 @@ describe('boot-selftest console to KTAP', () => {
     const byName = Object.fromEntries(r.tests.map((t) => [t.name, t]));
     expect(byName.ida!.status).toBe('pass');
     expect(byName.xarray!.status).toBe('crash');
-    expect(byName.maple_tree!.status).toBe('fail');
-    expect(byName.maple_tree!.diagnostics.join('\n')).toContain('never ran');
-    expect(r.summary).toEqual({ passed: 1, failed: 1, skipped: 0, crashed: 1 });
+    expect(byName.maple_tree).toBeUndefined();
+    expect(r.complete).toBe(false);
+    expect(r.summary).toEqual({ passed: 1, failed: 0, skipped: 0, crashed: 1 });
+  });
+
+  it('reports a selftest whose initcall never ran', () => {
+    const r = parseKtap(convert(fixture('all-mmu.console.log').filter((l) => !l.includes('maple_tree_seed')), ['xarray', 'maple_tree']));
+    expect(r.tests.map((t) => [t.name, t.status])).toEqual([['xarray', 'pass'], ['maple_tree', 'fail']]);
+    expect(r.tests[1]!.diagnostics.join('\n')).toContain('never ran');
   });
 
   it('fails a test whose summary line is missing', () => {
@@ -62,7 +69,7 @@ describe('boot-selftest console to KTAP', () => {
     const out = [...c.start(), ...c.push('calling  xarray_checks+0x0/0x190 @ 1'), ...c.push('initcall xarray_checks+0x0/0x190 returned 0 after 5 usecs')];
     const r = parseKtap(out);
     expect(r.tests[0]!.status).toBe('fail');
-    expect(r.tests[0]!.diagnostics).toContain('xarray: no summary line');
+    expect(r.tests[0]!.children[0]!.diagnostics).toContain('# xarray: no summary line');
   });
 
   it('tells from the tree which selftests exist and need an MMU', () => {

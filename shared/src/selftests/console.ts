@@ -3,13 +3,16 @@
  * stream, parse and report like KUnit. The kernel runs with initcall_debug, whose
  * "calling"/"returned" lines bracket each test's output and give its return value.
  *
- * Each selftest becomes a KTAP subtest, opened when its initcall starts:
+ * Each selftest becomes a KTAP suite with one case, its initcall, opened when the initcall starts
+ * (the shape of a one-case KUnit suite, so the parser needs nothing special):
  *       KTAP version 1
  *       # Subtest: maple_tree
- *       # BUG at check_x:42 (1)              <- a failure line, as a diagnostic
- *       # maple_tree: 3 of 4 tests passed    <- the summary
+ *       1..1
+ *       # BUG at check_x:42 (1)                          <- a failure line
+ *       # maple_tree: passed 3, failed 1, total 4        <- the summary, as counts
+ *       not ok 1 maple_tree_seed
  *   not ok 1 maple_tree
- * A test whose initcall was running when the kernel died keeps no result line, so the KTAP
+ * A suite whose initcall was running when the kernel died has no result line, so the KTAP
  * parser's crash handling marks it crashed; one that never ran is `not ok` with the reason.
  */
 import type { BootSelftest } from './catalog.js';
@@ -50,7 +53,7 @@ export class BootSelftestConsole {
       if (!test) return [];
       this.pending.delete(test.initcall);
       this.running = { test, counts: null, failures: 0 };
-      return ['    KTAP version 1', `    # Subtest: ${test.name}`];
+      return ['    KTAP version 1', `    # Subtest: ${test.name}`, '    1..1'];
     }
     const r = this.running;
     if (!r) return [];
@@ -69,9 +72,14 @@ export class BootSelftestConsole {
     return [];
   }
 
-  /** Results for tests that never ran; a test still running is left open for the crash handling. */
+  /**
+   * Results for tests that never ran. If one is still running the kernel died in it: it is left
+   * open for the parser's crash handling, and the tests after it stay missing, as KUnit suites
+   * after a crash do.
+   */
   end(): string[] {
     const out: string[] = [];
+    if (this.running) return out;
     for (const t of this.pending.values()) {
       this.reported++;
       out.push(`# ${t.name}: its initcall ${t.initcall} never ran (not built in, or the kernel stopped before it)`, `not ok ${this.reported} ${t.name}`);
@@ -100,7 +108,8 @@ export class BootSelftestConsole {
       out.push(`    # ${r.test.initcall}() returned ${ret}${r.test.return_code ? '' : ' (not a verdict for this test)'}`);
       if (r.test.return_code) ok = false;
     }
-    out.push(`${ok ? 'ok' : 'not ok'} ${this.reported} ${r.test.name}`);
+    const verdict = ok ? 'ok' : 'not ok';
+    out.push(`    ${verdict} 1 ${r.test.initcall}`, `${verdict} ${this.reported} ${r.test.name}`);
     return out;
   }
 }
