@@ -20,6 +20,8 @@ import { KtapExtractor } from './console.js';
 import { KtapStream, parseKtap, type KtapResult } from './parse.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/ktap');
+/** Not .log: the repository's .gitignore drops *.log. */
+const FIXTURE_EXT = '.console.txt';
 const consoleLines = (name: string): string[] => readFileSync(path.join(FIXTURES, name), 'utf8').split('\n');
 
 /** What the worker does: console → extractor → parser, the crash line as the end reason. */
@@ -47,14 +49,14 @@ const summary = (passed: number, failed: number, skipped: number, crashed: numbe
 describe('fixtures: totals as kunit.py parse reports them', () => {
   // Each row: fixture, kunit.py parse "Ran N tests: ..." as {passed, failed, crashed, skipped}, our summarize().
   const rows: [string, ReturnType<typeof counts>, ReturnType<typeof summary>][] = [
-    ['pass.log', counts(65, 0, 0, 0), summary(65, 0, 0, 0)], //           Ran 65 tests: passed: 65
-    ['skip.log', counts(18, 0, 0, 4), summary(18, 0, 4, 0)], //           Ran 22 tests: passed: 18, skipped: 4
-    ['fail.log', counts(63, 2, 0, 0), summary(63, 2, 0, 0)], //           Ran 65 tests: passed: 63, failed: 2
-    ['crash.log', counts(9, 0, 32, 0), summary(9, 0, 0, 0)], //           Ran 41 tests: passed: 9, crashed: 32, errors: 33
-    ['crash-param.log', counts(6, 0, 3, 3), summary(6, 0, 3, 0)], //      Ran 12 tests: passed: 6, crashed: 3, skipped: 3, errors: 5
-    ['hang.log', counts(2, 0, 39, 0), summary(2, 0, 0, 0)], //            Ran 41 tests: passed: 2, crashed: 39, errors: 40
-    ['default.log', counts(805, 0, 0, 25), summary(805, 0, 25, 0)], //    Ran 830 tests: passed: 805, skipped: 25
-    ['no-tests.log', counts(0, 0, 0, 0), summary(0, 0, 0, 0)], //         Ran 0 tests: errors: 1
+    ['pass.console.txt', counts(65, 0, 0, 0), summary(65, 0, 0, 0)], //           Ran 65 tests: passed: 65
+    ['skip.console.txt', counts(18, 0, 0, 4), summary(18, 0, 4, 0)], //           Ran 22 tests: passed: 18, skipped: 4
+    ['fail.console.txt', counts(63, 2, 0, 0), summary(63, 2, 0, 0)], //           Ran 65 tests: passed: 63, failed: 2
+    ['crash.console.txt', counts(9, 0, 32, 0), summary(9, 0, 0, 0)], //           Ran 41 tests: passed: 9, crashed: 32, errors: 33
+    ['crash-param.console.txt', counts(6, 0, 3, 3), summary(6, 0, 3, 0)], //      Ran 12 tests: passed: 6, crashed: 3, skipped: 3, errors: 5
+    ['hang.console.txt', counts(2, 0, 39, 0), summary(2, 0, 0, 0)], //            Ran 41 tests: passed: 2, crashed: 39, errors: 40
+    ['default.console.txt', counts(805, 0, 0, 25), summary(805, 0, 25, 0)], //    Ran 830 tests: passed: 805, skipped: 25
+    ['no-tests.console.txt', counts(0, 0, 0, 0), summary(0, 0, 0, 0)], //         Ran 0 tests: errors: 1
   ];
   it.each(rows)('%s', (name, kunitTool, ours) => {
     const r = parseConsole(name);
@@ -63,14 +65,14 @@ describe('fixtures: totals as kunit.py parse reports them', () => {
   });
 
   it('covers every fixture', () => {
-    const logs = readdirSync(FIXTURES).filter((f) => f.endsWith('.log'));
+    const logs = readdirSync(FIXTURES).filter((f) => f.endsWith(FIXTURE_EXT));
     expect(logs.sort()).toEqual(rows.map((r) => r[0]).sort());
   });
 });
 
 describe('fixtures: trees', () => {
   it('pass: three suites, complete, no errors', () => {
-    const r = parseConsole('pass.log');
+    const r = parseConsole('pass.console.txt');
     expect(r.version).toBe('KTAP version 1');
     expect(r.tests.map((t) => [t.name, t.status, t.planned, t.children.length])).toEqual([
       ['list-kunit-test', 'pass', 39, 39],
@@ -88,7 +90,7 @@ describe('fixtures: trees', () => {
   });
 
   it('skip: reasons, parameterized cases as children, diagnostics in place', () => {
-    const r = parseConsole('skip.log');
+    const r = parseConsole('skip.console.txt');
     const skip = find(r.tests, 'example', 'example_skip_test');
     expect(skip).toMatchObject({ status: 'skip', reason: 'this test should be skipped' });
     expect(skip.diagnostics).toEqual([
@@ -117,7 +119,7 @@ describe('fixtures: trees', () => {
   });
 
   it('fail: the failing cases carry KUnit’s expectation report', () => {
-    const r = parseConsole('fail.log');
+    const r = parseConsole('fail.console.txt');
     expect(r.tests[0]).toMatchObject({ name: 'list-kunit-test', status: 'fail' });
     const add = find(r.tests, 'list-kunit-test', 'list_test_list_add');
     expect(add.status).toBe('fail');
@@ -130,7 +132,7 @@ describe('fixtures: trees', () => {
   });
 
   it('crash: the suite is crash with the panic line; its 30 unreported cases and 2 suites are not invented', () => {
-    const r = parseConsole('crash.log');
+    const r = parseConsole('crash.console.txt');
     const panic = 'Kernel panic - not syncing: Segfault with no mm';
     expect(r.crash).toBe(panic);
     expect(r.tests).toHaveLength(1);
@@ -146,7 +148,7 @@ describe('fixtures: trees', () => {
   });
 
   it('crash-param: BUG() inside a parameterized test leaves three levels open', () => {
-    const r = parseConsole('crash-param.log');
+    const r = parseConsole('crash-param.console.txt');
     const bug = 'BUG: failure at lib/kunit/kunit-example-test.c:256/example_params_test()!';
     expect(r.crash).toBe(bug); // the first report, before "Kernel panic - not syncing: BUG!"
     const suite = find(r.tests, 'example');
@@ -161,18 +163,18 @@ describe('fixtures: trees', () => {
 
   it('hang: killed after 30 s; with the worker’s timeout reason the open suite is crash', () => {
     const reason = 'timeout: kernel killed after 30 s';
-    const r = parseConsole('hang.log', reason);
+    const r = parseConsole('hang.console.txt', reason);
     expect(r.crash).toBeNull(); // nothing in the console says why it stopped
     expect(r.tests[0]).toMatchObject({ name: 'list-kunit-test', status: 'crash', reason });
     expect(r.tests[0]!.children.map((c) => c.name)).toEqual(['list_test_list_init', 'list_test_list_add']);
     // Without a reason the same log is a failure with errors, not a crash.
-    const plain = parseConsole('hang.log');
+    const plain = parseConsole('hang.console.txt');
     expect(plain.tests[0]!.status).toBe('fail');
     expect(plain.errors).toContain('list-kunit-test: missing result line (output ended)');
   });
 
   it('default: 78 suites, all with results, nothing left open', () => {
-    const r = parseConsole('default.log');
+    const r = parseConsole('default.console.txt');
     expect(r.planned).toBe(78);
     expect(r.tests).toHaveLength(78);
     expect(r.tests.every((t) => t.status === 'pass' || t.status === 'skip')).toBe(true);
@@ -182,13 +184,13 @@ describe('fixtures: trees', () => {
   });
 
   it('no-tests: a filter that matched nothing is complete but "0 tests run"', () => {
-    const r = parseConsole('no-tests.log');
+    const r = parseConsole('no-tests.console.txt');
     expect(r).toMatchObject({ planned: 0, tests: [], errors: ['main: 0 tests run'], complete: true });
   });
 });
 
 describe('fixtures: incremental equals batch', () => {
-  it.each(readdirSync(FIXTURES).filter((f) => f.endsWith('.log')))('%s', (name) => {
+  it.each(readdirSync(FIXTURES).filter((f) => f.endsWith(FIXTURE_EXT)))('%s', (name) => {
     const x = new KtapExtractor();
     const reported: string[] = [];
     const s = new KtapStream((p) => reported.push(p.join('.')));
@@ -219,7 +221,7 @@ describe.skipIf(!haveKunitTool)('kunit_tool itself, on the fixtures and on its o
   it('agrees on every count', () => {
     const data = path.join(TREE, 'tools/testing/kunit/test_data');
     const files = [
-      ...readdirSync(FIXTURES).filter((f) => f.endsWith('.log')).map((f) => path.join(FIXTURES, f)),
+      ...readdirSync(FIXTURES).filter((f) => f.endsWith(FIXTURE_EXT)).map((f) => path.join(FIXTURES, f)),
       ...readdirSync(data).filter((f) => f.endsWith('.log')).map((f) => path.join(data, f)),
     ];
     const out = execFileSync('python3', [path.join(FIXTURES, 'kunit-tool-counts.py'), TREE, ...files], { encoding: 'utf8' });
