@@ -11,6 +11,7 @@ import { CANCEL_CHANNEL, JobStore, QUEUE_NAME, redisUrl, type QueueJobData } fro
 import { JobAborted } from './errors.js';
 import { emptyTrash } from './exec.js';
 import { createProcessor } from './processor.js';
+import { reapCgroups } from './sandbox.js';
 
 export { createProcessor } from './processor.js';
 
@@ -49,6 +50,7 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
   const concurrency = opts.concurrency ?? Number(process.env.NOMMU_CI_CONCURRENCY ?? 1);
   const processor = createProcessor({ store: new JobStore(redis), redis, running, log, jobsDir: opts.jobsDir });
   emptyTrash(); // left by a worker that was killed
+  reapCgroups();
   const worker = new Worker<QueueJobData>(opts.queueName ?? QUEUE_NAME, processor, {
     connection: redis.duplicate(),
     concurrency,
@@ -76,8 +78,8 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const w = await startWorker();
-  console.error(`nommu-ci worker: pid ${process.pid}, concurrency ${Number(process.env.NOMMU_CI_CONCURRENCY ?? 1)}, queue ${QUEUE_NAME}`);
+  const w = await startWorker({ queueName: process.env.NOMMU_CI_QUEUE });
+  console.error(`nommu-ci worker: pid ${process.pid}, concurrency ${Number(process.env.NOMMU_CI_CONCURRENCY ?? 1)}, queue ${process.env.NOMMU_CI_QUEUE ?? QUEUE_NAME}`);
   let stopping = false;
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {

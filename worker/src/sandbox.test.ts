@@ -77,4 +77,15 @@ describe('sandbox', () => {
     expect(out).toMatch(/1048576/);
     expect(out).not.toMatch(/rc=0/);
   });
+
+  it.runIf(process.getuid?.() === 0)('kills a process over the memory limit and says so', async () => {
+    const { r } = await sh(`python3 -c 'x = bytearray(512 * 1024 * 1024); print(len(x))'`, { limits: { memoryBytes: 64 * 1024 * 1024 } });
+    expect(r.code).not.toBe(0);
+    expect(r.oom).toBe(true);
+  });
+
+  it('limits the number of processes', async () => {
+    const { out } = await sh('i=0; while [ $i -lt 60 ]; do sleep 2 & i=$((i+1)); done 2>&1; echo started; wait', { limits: { nproc: 20 } });
+    expect(out).toMatch(/fork|Resource temporarily unavailable/i);
+  });
 });

@@ -12,7 +12,7 @@
  * with it the whole pid namespace) and every pid left in the job's cgroup.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const SANDBOX_UID = Number(process.env.NOMMU_CI_SANDBOX_UID ?? 65534);
@@ -176,6 +176,39 @@ class Cgroup {
       if (!left) return;
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+}
+
+/**
+ * Removes the cgroups of sandboxes whose worker died (their names end in `-<worker pid>-<start>`):
+ * bwrap --die-with-parent killed their processes, nothing removed the directories.
+ */
+export function reapCgroups(): void {
+  for (const root of ['/sys/fs/cgroup/memory/nommu-ci', '/sys/fs/cgroup/pids/nommu-ci']) {
+    let names: string[];
+    try {
+      names = readdirSync(root);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const m = /-(\d+)-\d+$/.exec(n);
+      if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+      try {
+        rmdirSync(path.join(root, n));
+      } catch {
+        /* still has processes, or gone */
+      }
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FINAL_STATES, JobStore, loadCatalog, loadSeries, type JobEvent, type JobRecord, type KunitJobRequest } from '@nommu-ci/shared';
 import { startWorker } from '../src/index.js';
 import { JOBS_DIR } from '../src/paths.js';
+import { lineOf, linePatch } from './patches.js';
 import { freshQueueName, makeQueue, startTestRedis, submitJob, tapLines, waitForState, type TestRedis } from './helpers.js';
 
 const SMALL = 'CONFIG_KUNIT=y\nCONFIG_LIST_KUNIT_TEST=y\n';
@@ -28,49 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
 });
-
-/** An mbox (git format-patch style) with one patch replacing line `lineNo` of `rel` by `replacement`. */
-function linePatch(rel: string, lineNo: number, replacement: string[], subject: string, opts: { breakContext?: boolean } = {}): string {
-  const lines = readFileSync(path.join(kernel.path, rel), 'utf8').split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  const i = lineNo - 1;
-  const before = lines.slice(Math.max(0, i - 3), i);
-  const after = lines.slice(i + 1, i + 4);
-  const start = i - before.length + 1;
-  if (opts.breakContext) before[0] = `${before[0]} /* not in the tree */`;
-  const hunk = [
-    `@@ -${start},${before.length + 1 + after.length} +${start},${before.length + replacement.length + after.length} @@`,
-    ...before.map((l) => ` ${l}`),
-    `-${lines[i]}`,
-    ...replacement.map((l) => `+${l}`),
-    ...after.map((l) => ` ${l}`),
-  ];
-  return [
-    'From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001',
-    'From: Test Author <test@example.org>',
-    'Date: Sun, 29 Nov 2026 00:00:00 +0000',
-    `Subject: [PATCH] ${subject}`,
-    `Message-Id: <${createHash('sha1').update(subject).digest('hex').slice(0, 12)}@example.org>`,
-    '',
-    'Test patch.',
-    '',
-    'Signed-off-by: Test Author <test@example.org>',
-    '---',
-    `diff --git a/${rel} b/${rel}`,
-    `--- a/${rel}`,
-    `+++ b/${rel}`,
-    ...hunk,
-    '-- ',
-    '2.39.5',
-    '',
-  ].join('\n');
-}
-
-function lineOf(rel: string, needle: string): number {
-  const i = readFileSync(path.join(kernel.path, rel), 'utf8').split('\n').findIndex((l) => l.includes(needle));
-  if (i < 0) throw new Error(`${needle} not in ${rel}`);
-  return i + 1;
-}
 
 interface Run {
   id: string;
