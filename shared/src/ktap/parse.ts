@@ -35,7 +35,11 @@ export interface KtapResult {
   summary: Summary;
   /** Parse problems, kunit_tool style: "list-kunit-test: expected 5 tests, got 3". */
   errors: string[];
-  /** Every test got its result line and every announced plan (including the top-level one) was fulfilled. */
+  /**
+   * Every test got its own result line and every plan was fulfilled, the top-level one included
+   * (a missing top-level plan makes it false: KUnit always prints one, so without it nothing
+   * shows the run was whole).
+   */
   complete: boolean;
   /** The top-level plan `1..N`, null if the output had none. (Addition to the agreed API.) */
   planned: number | null;
@@ -80,6 +84,12 @@ function applyResult(node: TestNode, line: Extract<KtapLine, { kind: 'result' }>
   else delete node.reason;
 }
 
+/**
+ * Incremental parser for live output. `onResult(path, node)` is called once per test when its
+ * status is final: when its result line arrives (cases before the suite that holds them), or,
+ * for tests still open, when a less indented line or end() closes them. `path` is the names from
+ * the top-level test down to the test itself.
+ */
 export class KtapStream {
   private readonly onResult: ResultCallback | undefined;
   private readonly root: Frame;
@@ -103,6 +113,7 @@ export class KtapStream {
     this.stack = [this.root];
   }
 
+  /** One KTAP line (as KtapExtractor releases them). Ignored after end(). */
   push(ktapLine: string): void {
     if (this.final) return;
     const line = classify(ktapLine);
@@ -137,9 +148,16 @@ export class KtapStream {
     }
   }
 
+  /**
+   * Ends the stream and returns the final tree (again on later calls). Tests still open become
+   * status 'crash' with `reason: crash` if a crash reason is given (the extractor's crash line,
+   * or the caller's own, e.g. "timeout"), else 'fail' with an error "missing result line".
+   * Subtests a plan announced but that never reported are not invented (kunitToolCounts counts
+   * them as kunit_tool does). A crash reason changes nothing when no test was open.
+   */
   end(crash?: string): KtapResult {
     if (this.final) return this.final;
-    while (this.stack.length > 1) this.closeOpen(crash);
+    while (this.stack.length > 1) this.closeMissing(crash, true);
     const root = this.root.node;
     const got = root.children.length;
     if (this.version === null) {
@@ -329,10 +347,6 @@ export class KtapStream {
     const path = this.pathOf(depth);
     this.stack.pop();
     this.onResult?.(path, node);
-  }
-
-  private closeOpen(crash?: string): void {
-    this.closeMissing(crash, true);
   }
 }
 
