@@ -13,6 +13,7 @@ import { MAX_PATCH_BYTES, type BootSelftest, type JobStore, type KernelSource, t
 import { formatSchemaErrors, HttpError } from './errors.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { jobRoutes } from './routes/jobs.js';
+import { runRoutes } from './routes/runs.js';
 import { streamRoutes } from './routes/streams.js';
 import { kernelRoutes } from './routes/kernels.js';
 import { healthRoutes } from './routes/health.js';
@@ -68,6 +69,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes);
   await app.register(kernelRoutes);
   await app.register(jobRoutes);
+  await app.register(runRoutes);
   await app.register(bootSelftestRoutes);
   await app.register(streamRoutes);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

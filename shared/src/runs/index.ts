@@ -5,3 +5,4 @@ export * from './verdict.js';
 export * from './series.js';
 export * from './reports/index.js';
 export * from './samples.js';
+export * from './live.js';

@@ -1,0 +1,202 @@
+/**
+ * Runs: a patch series against its base, on the no-MMU and the MMU kernel, as four ordinary jobs
+ * (see ../submit.ts), and what changed, in the forms bots and maintainers post it.
+ *
+ *   POST /v1/runs                      queue a run → 202 {id}
+ *   GET  /v1/runs                      recent runs
+ *   GET  /v1/runs/:id                  state, cells (job ids and their states), verdict when done
+ *   GET  /v1/runs/:id/report?format=   markdown | email | patchwork | kcidb | json
+ *   GET  /v1/runs/:id/patches/:n       patch n of the series as applied (KCIDB patchset_files)
+ *
+ * Everything is validated before anything is created: a bad request leaves nothing queued.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import {
+  liveRun,
+  loadCell,
+  loadCells,
+  MAX_PATCH_BYTES,
+  MboxError,
+  parseKconfig,
+  parseMbox,
+  renderReport,
+  REPORT_FORMATS,
+  RunRequestSchema,
+  RunStore,
+  type CellData,
+  type ReportFormat,
+  type RunRecord,
+  type RunRequest,
+} from '@nommu-ci/shared';
+import { HttpError } from '../errors.js';
+import { makeFlowProducer, queueRun } from '../submit.js';
+
+const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$', description: 'run id' }) });
+const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() });
+
+/** Where this service is reachable, for links in reports. */
+export function publicUrl(req: FastifyRequest): string {
+  return process.env.NOMMU_CI_PUBLIC_URL ?? `${req.protocol}://${req.host}`;
+}
+
+function validate(body: RunRequest, app: Parameters<FastifyPluginAsync>[0]) {
+  if (Buffer.byteLength(body.patch, 'utf8') > MAX_PATCH_BYTES) {
+    throw new HttpError(413, `body.patch: the mbox is ${Buffer.byteLength(body.patch, 'utf8')} bytes; the limit is ${MAX_PATCH_BYTES}`);
+  }
+  if (body.kunitconfig !== undefined) {
+    const { errors } = parseKconfig(body.kunitconfig);
+    if (errors.length > 0) {
+      const e = errors[0]!;
+      throw new HttpError(400, `body.kunitconfig line ${e.line} ("${e.text}"): ${e.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`);
+    }
+  }
+  const catalog = app.deps.catalog();
+  if (body.kernel !== undefined && !catalog.some((k) => k.name === body.kernel)) {
+    throw new HttpError(400, `body.kernel: unknown kernel "${body.kernel}"; known: ${catalog.map((k) => k.name).join(', ')}`);
+  }
+  if (app.deps.series() === null) {
+    throw new HttpError(422, 'a run tests the no-MMU and the MMU kernel, and this server has no no-MMU series (kernel-images/nommu/series)');
+  }
+  try {
+    return parseMbox(body.patch);
+  } catch (e) {
+    if (e instanceof MboxError) throw new HttpError(400, `body.patch: ${e.message}`);
+    throw e;
+  }
+}
+
+export const runRoutes: FastifyPluginAsync = async (app) => {
+  const runs = new RunStore(app.deps.redis);
+  const flow = makeFlowProducer(app.deps.queue, app.deps.redis);
+  app.addHook('onClose', async () => {
+    await flow.close();
+  });
+
+  async function load(id: string): Promise<{ run: RunRecord; cells: CellData[]; prefixes: CellData[] }> {
+    const stored = await runs.get(id);
+    if (!stored) throw new HttpError(404, `no run ${id}`);
+    const cells = await loadCells(app.deps.store, stored);
+    const prefixes = await Promise.all(stored.prefixes.map((p) => loadCell(app.deps.store, p)));
+    return { run: liveRun(stored, cells, prefixes), cells, prefixes };
+  }
+
+  const view = ({ run, cells, prefixes }: { run: RunRecord; cells: CellData[]; prefixes: CellData[] }) => {
+    const state = (d: CellData) => ({
+      state: d.record?.state ?? 'missing',
+      stage: d.record?.stage ?? null,
+      message: d.record?.message ?? null,
+      summary: d.record?.summary ?? null,
+    });
+    return {
+      ...run,
+      cells: run.cells.map((c, i) => ({ ...c, ...state(cells[i]!) })),
+      prefixes: run.prefixes.map((p, i) => ({ ...p, ...state(prefixes[i]!) })),
+    };
+  };
+
+  app.post(
+    '/v1/runs',
+    {
+      schema: {
+        summary: 'Queue a run: the series against its base, on the no-MMU and the MMU kernel',
+        body: RunRequestSchema,
+        response: { 202: Type.Object({ id: Type.String(), jobs: Type.Array(Type.String()) }), 400: ErrorBody, 413: ErrorBody, 422: ErrorBody, 503: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body as RunRequest;
+      const parsed = validate(body, app);
+      const kernel = body.kernel ?? app.deps.catalog()[0]!.name;
+      let run: RunRecord;
+      try {
+        run = await queueRun(
+          { redis: app.deps.redis, store: app.deps.store, runs, queue: app.deps.queue, flow },
+          {
+            mbox: body.patch,
+            parsed,
+            kernel,
+            options: {
+              per_patch: body.per_patch ?? false,
+              ...(body.kunitconfig !== undefined ? { kunitconfig: body.kunitconfig } : {}),
+              ...(body.kconfig_add ? { kconfig_add: body.kconfig_add } : {}),
+              ...(body.filter_glob ? { filter_glob: body.filter_glob } : {}),
+              ...(body.callback_url ? { callback_url: body.callback_url } : {}),
+              ...(body.timeout_s ? { timeout_s: body.timeout_s } : {}),
+            },
+          },
+        );
+      } catch (err) {
+        throw new HttpError(503, `queue unavailable: ${(err as Error).message}`);
+      }
+      for (const c of run.cells) app.metrics.jobsSubmitted.inc({ kind: 'kunit', mmu: String(c.mmu) });
+      return reply.code(202).header('location', `/v1/runs/${run.id}`).send({ id: run.id, jobs: run.cells.map((c) => c.job) });
+    },
+  );
+
+  app.get(
+    '/v1/runs',
+    {
+      schema: {
+        summary: 'Recent runs, newest first',
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,3}$', description: '1..200, default 50' })),
+            offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (req) => {
+      const q = req.query as { limit?: string; offset?: string };
+      const ids = await runs.recent(Math.min(200, Math.max(1, Number(q.limit ?? 50))), Number(q.offset ?? 0));
+      const out = [];
+      for (const id of ids) {
+        const r = await runs.get(id);
+        if (r) out.push({ id: r.id, state: r.state, created_at: r.created_at, kernel: r.kernel, title: r.series.cover?.subject ?? r.series.patches[0]?.subject, headline: r.verdict?.headline ?? null });
+      }
+      return out;
+    },
+  );
+
+  app.get('/v1/runs/:id', { schema: { summary: 'A run: state, cells with their jobs, verdict when done', params: IdParams } }, async (req) => {
+    const { id } = req.params as { id: string };
+    return view(await load(id));
+  });
+
+  app.get(
+    '/v1/runs/:id/report',
+    {
+      schema: {
+        summary: 'The run as a report: markdown (MR/PR comment), email (reply to the series), patchwork (check), kcidb (KCIDB I/O JSON), json (full model)',
+        params: IdParams,
+        querystring: Type.Object({ format: Type.Optional(Type.String({ description: REPORT_FORMATS.join(' | ') })) }, { additionalProperties: false }),
+        produces: ['text/markdown', 'text/plain', 'application/json'],
+      },
+    },
+    async (req, reply) => {
+      const { id } = req.params as { id: string };
+      const format = (req.query as { format?: string }).format ?? 'markdown';
+      if (!(REPORT_FORMATS as readonly string[]).includes(format)) {
+        throw new HttpError(400, `querystring.format: unknown report format "${format}"; one of ${REPORT_FORMATS.join(', ')}`);
+      }
+      const { run, cells } = await load(id);
+      const r = renderReport(format as ReportFormat, run, cells, { baseUrl: publicUrl(req) });
+      return reply.type(r.type).send(r.body);
+    },
+  );
+
+  app.get(
+    '/v1/runs/:id/patches/:n',
+    { schema: { summary: 'Patch n of the series, as applied', params: Type.Object({ id: IdParams.properties.id, n: Type.String({ pattern: '^[1-9][0-9]{0,3}$' }) }), produces: ['text/plain'] } },
+    async (req, reply) => {
+      const { id, n } = req.params as { id: string; n: string };
+      const mbox = await runs.patch(id);
+      if (mbox === null) throw new HttpError(404, `no run ${id}`);
+      const p = parseMbox(mbox).patches[Number(n) - 1];
+      if (!p) throw new HttpError(404, `run ${id} has no patch ${n}`);
+      return reply.type('text/x-diff; charset=utf-8').send(p.diff);
+    },
+  );
+};

@@ -1,0 +1,99 @@
+/**
+ * Queueing a run: its cell jobs are created as ordinary jobs (records in the JobStore, so they are
+ * listed under /v1/jobs and followed with the same streams) and queued in one BullMQ flow: a parent
+ * job in the runs queue with the four cell jobs as children on the jobs queue. The flow is added
+ * atomically, so a run is either entirely queued or not at all; the parent runs when every child
+ * has ended (a child that failed for good is ignored, not blocking: ignoreDependencyOnFailure).
+ */
+import { randomUUID } from 'node:crypto';
+import { FlowProducer, type JobsOptions, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  cellRequest,
+  newJobRecord,
+  prefixMbox,
+  runQueueNames,
+  runSeries,
+  type Cell,
+  type JobStore,
+  type ParsedMbox,
+  type QueueJobData,
+  type RunRecord,
+  type RunStore,
+} from '@nommu-ci/shared';
+
+/** The options POST /v1/jobs jobs get from the API's queue defaults; a flow does not apply those. */
+export function cellJobOptions(jobId: string): JobsOptions {
+  return {
+    jobId,
+    attempts: Number(process.env.NOMMU_CI_ATTEMPTS ?? 3),
+    backoff: { type: 'exponential', delay: 5000 },
+    removeOnComplete: { count: 1000 },
+    removeOnFail: { count: 5000 },
+    ignoreDependencyOnFailure: true,
+  };
+}
+
+export interface RunSubmitDeps {
+  redis: Redis;
+  store: JobStore;
+  runs: RunStore;
+  /** The jobs queue: the cells go there; the runs queue is named after it (runQueueNames). */
+  queue: Queue<QueueJobData>;
+  flow: FlowProducer;
+}
+
+export function makeFlowProducer(queue: Queue<QueueJobData>, redis: Redis): FlowProducer {
+  return new FlowProducer({ connection: redis, prefix: queue.opts.prefix });
+}
+
+/**
+ * Creates the run record and its four cell jobs and queues them as one flow. `input` must be fully
+ * validated: this only fails on infrastructure errors, and then leaves nothing queued.
+ */
+export async function queueRun(
+  deps: RunSubmitDeps,
+  input: { mbox: string; parsed: ParsedMbox; kernel: string; options: RunRecord['options'] },
+): Promise<RunRecord> {
+  const id = randomUUID();
+  const cells: Cell[] = [
+    { key: 'base-nommu', series: false, mmu: false, job: randomUUID() },
+    { key: 'base-mmu', series: false, mmu: true, job: randomUUID() },
+    { key: 'series-nommu', series: true, mmu: false, job: randomUUID() },
+    { key: 'series-mmu', series: true, mmu: true, job: randomUUID() },
+  ];
+  const run: RunRecord = {
+    id,
+    state: 'queued',
+    created_at: new Date().toISOString(),
+    finished_at: null,
+    kernel: input.kernel,
+    options: input.options,
+    series: runSeries(input.parsed),
+    cells,
+    prefixes: [],
+    verdict: null,
+    blame: null,
+    environment: null,
+    webhook: input.options.callback_url ? { state: 'pending', attempts: 0, last_error: null, status: null } : null,
+  };
+  const seriesPatch = prefixMbox(input.parsed);
+  await deps.runs.create(run, input.mbox);
+  for (const c of cells) await deps.store.create(newJobRecord(c.job, 'kunit'), cellRequest(run, c.mmu, c.series ? seriesPatch : undefined));
+  const names = runQueueNames(deps.queue.name);
+  try {
+    await deps.flow.add({
+      name: 'run',
+      queueName: names.runs,
+      data: { id },
+      opts: { jobId: id, attempts: 5, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } },
+      children: cells.map((c) => ({ name: 'kunit', queueName: deps.queue.name, data: { id: c.job }, opts: cellJobOptions(c.job) })),
+    });
+  } catch (err) {
+    const message = `could not queue: ${(err as Error).message}`;
+    for (const c of cells) await deps.store.update(c.job, { state: 'error', stage: 'infra', message }).catch(() => undefined);
+    await deps.runs.remove(id).catch(() => undefined);
+    throw err;
+  }
+  return run;
+}
