@@ -4,7 +4,7 @@
  *
  * The expected totals are what kunit_tool reports for the same file:
  *   cd /var/cache/nommu-ci/src/linux-source-7.2 && python3 tools/testing/kunit/kunit.py parse <fixture>
- * ("Testing complete. Ran N tests: passed: ..., crashed: ..."), compared with kunitToolCounts().
+ * ("Testing complete. Ran N tests: passed: ..., crashed: ..."), compared with our summary.
  * summarize() (our Summary) differs only where kunit_tool invents the tests a crash cut off.
  * The last block re-runs kunit_tool itself when the kernel tree is on this machine.
  */
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { SOURCES_DIR } from '../paths.js';
 import type { TestNode } from '../result.js';
-import { kunitToolCounts } from './counts.js';
+import { summarize } from '../result.js';
 import { KtapExtractor } from './console.js';
 import { KtapStream, parseKtap, type KtapResult } from './parse.js';
 
@@ -43,25 +43,24 @@ const find = (tests: TestNode[], ...names: string[]): TestNode => {
   return node!;
 };
 
-const counts = (passed: number, failed: number, crashed: number, skipped: number) => ({ passed, failed, crashed, skipped });
-const summary = (passed: number, failed: number, skipped: number, crashed: number) => ({ passed, failed, skipped, crashed });
+const counts = (passed: number, failed: number, crashed: number, skipped: number) => ({ passed, failed, skipped, crashed });
 
 describe('fixtures: totals as kunit.py parse reports them', () => {
-  // Each row: fixture, kunit.py parse "Ran N tests: ..." as {passed, failed, crashed, skipped}, our summarize().
-  const rows: [string, ReturnType<typeof counts>, ReturnType<typeof summary>][] = [
-    ['pass.console.txt', counts(65, 0, 0, 0), summary(65, 0, 0, 0)], //           Ran 65 tests: passed: 65
-    ['skip.console.txt', counts(18, 0, 0, 4), summary(18, 0, 4, 0)], //           Ran 22 tests: passed: 18, skipped: 4
-    ['fail.console.txt', counts(63, 2, 0, 0), summary(63, 2, 0, 0)], //           Ran 65 tests: passed: 63, failed: 2
-    ['crash.console.txt', counts(9, 0, 32, 0), summary(9, 0, 0, 0)], //           Ran 41 tests: passed: 9, crashed: 32, errors: 33
-    ['crash-param.console.txt', counts(6, 0, 3, 3), summary(6, 0, 3, 0)], //      Ran 12 tests: passed: 6, crashed: 3, skipped: 3, errors: 5
-    ['hang.console.txt', counts(2, 0, 39, 0), summary(2, 0, 0, 0)], //            Ran 41 tests: passed: 2, crashed: 39, errors: 40
-    ['default.console.txt', counts(805, 0, 0, 25), summary(805, 0, 25, 0)], //    Ran 830 tests: passed: 805, skipped: 25
-    ['no-tests.console.txt', counts(0, 0, 0, 0), summary(0, 0, 0, 0)], //         Ran 0 tests: errors: 1
+  // Each row: fixture, kunit.py parse "Ran N tests: ..." as {passed, failed, crashed, skipped}.
+  const rows: [string, ReturnType<typeof counts>][] = [
+    ['pass.console.txt', counts(65, 0, 0, 0)], //           Ran 65 tests: passed: 65
+    ['skip.console.txt', counts(18, 0, 0, 4)], //           Ran 22 tests: passed: 18, skipped: 4
+    ['fail.console.txt', counts(63, 2, 0, 0)], //           Ran 65 tests: passed: 63, failed: 2
+    ['crash.console.txt', counts(9, 0, 32, 0)], //           Ran 41 tests: passed: 9, crashed: 32, errors: 33
+    ['crash-param.console.txt', counts(6, 0, 3, 3)], //      Ran 12 tests: passed: 6, crashed: 3, skipped: 3, errors: 5
+    ['hang.console.txt', counts(2, 0, 39, 0)], //            Ran 41 tests: passed: 2, crashed: 39, errors: 40
+    ['default.console.txt', counts(805, 0, 0, 25)], //    Ran 830 tests: passed: 805, skipped: 25
+    ['no-tests.console.txt', counts(0, 0, 0, 0)], //         Ran 0 tests: errors: 1
   ];
-  it.each(rows)('%s', (name, kunitTool, ours) => {
+  it.each(rows)('%s', (name, kunitTool) => {
     const r = parseConsole(name);
-    expect(kunitToolCounts(r)).toEqual(kunitTool);
-    expect(r.summary).toEqual(ours);
+    expect(r.summary).toEqual(kunitTool);
+    expect(summarize(r.tests, r.planned)).toEqual(kunitTool);
   });
 
   it('covers every fixture', () => {
@@ -231,7 +230,7 @@ describe.skipIf(!haveKunitTool)('kunit_tool itself, on the fixtures and on its o
       const x = new KtapExtractor();
       const lines: string[] = [];
       for (const l of readFileSync(f, 'utf8').split('\n')) lines.push(...x.push(l));
-      const ours = kunitToolCounts(parseKtap(lines, x.crash ?? undefined));
+      const ours = parseKtap(lines, x.crash ?? undefined).summary;
       const t = theirs[f]!;
       expect({ file: path.basename(f), ...ours }).toEqual({ file: path.basename(f), passed: t.passed, failed: t.failed, crashed: t.crashed, skipped: t.skipped });
     }

@@ -7,4 +7,3 @@
  */
 export { KtapExtractor, extractKtap } from './console.js';
 export { KtapStream, parseKtap, type KtapResult, type ResultCallback } from './parse.js';
-export { kunitToolCounts, type KunitToolCounts } from './counts.js';

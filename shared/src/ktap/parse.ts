@@ -31,7 +31,7 @@ export interface KtapResult {
   version: string | null;
   /** Top-level tests (KUnit: suites). */
   tests: TestNode[];
-  /** summarize(tests): leaves only; tests that never printed a line are not invented. */
+  /** summarize(tests, planned): kunit_tool's counts; tests a plan announced but that never reported count as crashed. */
   summary: Summary;
   /** Parse problems, kunit_tool style: "list-kunit-test: expected 5 tests, got 3". */
   errors: string[];
@@ -152,8 +152,8 @@ export class KtapStream {
    * Ends the stream and returns the final tree (again on later calls). Tests still open become
    * status 'crash' with `reason: crash` if a crash reason is given (the extractor's crash line,
    * or the caller's own, e.g. "timeout"), else 'fail' with an error "missing result line".
-   * Subtests a plan announced but that never reported are not invented (kunitToolCounts counts
-   * them as kunit_tool does). A crash reason changes nothing when no test was open.
+   * Subtests a plan announced but that never reported are not invented in the tree; summarize()
+   * counts them as crashed, as kunit_tool does. A crash reason changes nothing when no test was open.
    */
   end(crash?: string): KtapResult {
     if (this.final) return this.final;
@@ -174,7 +174,7 @@ export class KtapStream {
     this.final = {
       version: this.version,
       tests: root.children,
-      summary: summarize(root.children),
+      summary: summarize(root.children, root.planned ?? null),
       errors: this.errors,
       complete: !this.incomplete,
       planned: root.planned ?? null,
