@@ -61,7 +61,7 @@ afterEach(async () => {
 });
 
 const post = (payload: unknown) => app.inject({ method: 'POST', url: '/v1/runs', payload: payload as object });
-const getRun = async (id: string) => (await app.inject(`/v1/runs/${id}`)).json() as RunRecord & { cells: (RunRecord['cells'][number] & { state: string })[] };
+const getRun = async (id: string) => (await app.inject(`/v1/runs/${id}`)).json() as Omit<RunRecord, 'cells'> & { cells: (RunRecord['cells'][number] & { state: string })[] };
 
 describe('POST /v1/runs', () => {
   it('queues the matrix {base, series} x {no-MMU, MMU} as four ordinary jobs under one flow', async () => {

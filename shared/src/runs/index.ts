@@ -6,3 +6,4 @@ export * from './series.js';
 export * from './reports/index.js';
 export * from './samples.js';
 export * from './live.js';
+export * from './blame.js';

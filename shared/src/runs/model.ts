@@ -80,7 +80,7 @@ export interface Blame {
   /** What was narrowed: the kernel(s) and the failure that the search followed. */
   mmu: boolean;
   what: string;
-  /** 1-based index of the first patch with which the failure appears, or null if none of the prefixes shows it. */
+  /** 1-based index of the first patch with which the failure appears (the last patch when only the whole series shows it); null if the prefixes could not tell (their jobs did not finish). */
   patch: number | null;
   subject: string | null;
   /** Prefix lengths tried and whether each showed the failure. */
@@ -106,7 +106,8 @@ export interface RunRecord {
   cells: Cell[];
   prefixes: PrefixCell[];
   verdict: Verdict | null;
-  blame: Blame | null;
+  /** With per_patch, once narrowed: the first bad patch of each kernel's first regression. */
+  blame: Blame[] | null;
   /** Filled when the run ends: environment facts reports print (compiler version). */
   environment: { compiler: string | null } | null;
   webhook: { state: 'pending' | 'delivered' | 'failed'; attempts: number; last_error: string | null; status: number | null } | null;

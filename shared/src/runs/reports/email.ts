@@ -20,7 +20,8 @@ function firstName(from: string | null | undefined): string | null {
 /** The patch most likely at fault: the blamed one, else the last patch touching the first error's file. */
 function suspect(run: RunRecord, v: Verdict): SeriesPatchInfo | null {
   const patches = run.series.patches;
-  if (run.blame?.patch) return patches[run.blame.patch - 1] ?? null;
+  const first = run.blame?.map((b) => b.patch).filter((p): p is number => p !== null).sort((a, b) => a - b)[0];
+  if (first) return patches[first - 1] ?? null;
   if (v.apply?.patch) return patches[v.apply.patch - 1] ?? null;
   const file = v.kernels.map((k) => k.build?.locations[0]?.file).find((f) => f);
   if (file) {
@@ -145,14 +146,14 @@ export function emailReport(run: RunRecord, o: ReportOptions): EmailReport {
       b.push('');
     }
   }
-  if (run.blame) {
+  for (const bl of run.blame ?? []) {
     b.push(
-      run.blame.patch
-        ? `Per-patch search: the failure (${run.blame.what}, ${run.blame.mmu ? 'MMU' : 'no-MMU'}) first appears with patch ${run.blame.patch}/${run.series.patches.length} "${run.blame.subject}".`
-        : `Per-patch search: no prefix of the series shows the failure (${run.blame.what}) on its own.`,
-      '',
+      bl.patch
+        ? `Per-patch search: ${bl.what} on the ${bl.mmu ? 'MMU' : 'no-MMU'} kernel first appears with patch ${bl.patch}/${run.series.patches.length} "${bl.subject}".`
+        : `Per-patch search: ${bl.what} on the ${bl.mmu ? 'MMU' : 'no-MMU'} kernel could not be narrowed (prefix jobs did not finish).`,
     );
   }
+  if (run.blame?.length) b.push('');
   b.push('-- ', 'nommu-ci: User-Mode Linux with and without an MMU, KUnit on every patch', runUrl(o, run.id));
   const body = b.join('\n') + '\n';
   const text = Object.entries(headers).map(([k, val]) => `${k}: ${val}`).join('\n') + '\n\n' + body;

@@ -55,11 +55,11 @@ export function markdownReport(run: RunRecord, o: ReportOptions): string {
     }
     out.push('');
     if (v.breaksOnlyNoMmu) out.push('> **The series breaks only the no-MMU build** (`CONFIG_MMU=n`): the MMU kernel builds.', '');
-    if (run.blame) {
+    for (const b of run.blame ?? []) {
       out.push(
-        run.blame.patch
-          ? `> First bad patch (${run.blame.mmu ? 'MMU' : 'no-MMU'}, ${esc(run.blame.what)}): **${run.blame.patch}/${n} ${esc(run.blame.subject ?? '')}**`
-          : `> Per-patch search (${esc(run.blame.what)}): no prefix of the series shows the failure alone.`,
+        b.patch
+          ? `> First bad patch on ${b.mmu ? 'MMU' : 'no-MMU'} (${esc(b.what)}): **${b.patch}/${n} ${esc(b.subject ?? '')}**`
+          : `> Per-patch search on ${b.mmu ? 'MMU' : 'no-MMU'} (${esc(b.what)}): could not be narrowed.`,
         '',
       );
     }

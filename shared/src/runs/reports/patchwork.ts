@@ -26,7 +26,8 @@ export function patchworkCheck(run: RunRecord, o: ReportOptions): PatchworkCheck
     description = `nommu-ci: run ${run.state} (base and series, no-MMU and MMU)`;
   } else {
     state = v.outcome === 'pass' ? 'success' : v.outcome === 'regression' ? 'fail' : 'warning';
-    const blame = run.blame?.patch ? ` (first bad: patch ${run.blame.patch}/${run.series.patches.length})` : '';
+    const bad = (run.blame ?? []).filter((b) => b.patch !== null).map((b) => `patch ${b.patch}/${run.series.patches.length} on ${b.mmu ? 'MMU' : 'no-MMU'}`);
+    const blame = bad.length ? ` (first bad: ${bad.join(', ')})` : '';
     description = `${v.headline}${blame}`;
   }
   // Patchwork shows the description in one table cell: keep it short and on one line.
