@@ -6,9 +6,10 @@
  * has ended (a child that failed for good is ignored, not blocking: ignoreDependencyOnFailure).
  */
 import { randomUUID } from 'node:crypto';
-import { FlowProducer, type JobsOptions, type Queue } from 'bullmq';
+import { FlowProducer, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
+  cellJobOptions,
   cellRequest,
   newJobRecord,
   prefixMbox,
@@ -21,18 +22,6 @@ import {
   type RunRecord,
   type RunStore,
 } from '@nommu-ci/shared';
-
-/** The options POST /v1/jobs jobs get from the API's queue defaults; a flow does not apply those. */
-export function cellJobOptions(jobId: string): JobsOptions {
-  return {
-    jobId,
-    attempts: Number(process.env.NOMMU_CI_ATTEMPTS ?? 3),
-    backoff: { type: 'exponential', delay: 5000 },
-    removeOnComplete: { count: 1000 },
-    removeOnFail: { count: 5000 },
-    ignoreDependencyOnFailure: true,
-  };
-}
 
 export interface RunSubmitDeps {
   redis: Redis;

@@ -78,3 +78,18 @@ export function cellRequest(run: Pick<RunRecord, 'kernel' | 'options'>, mmu: boo
     ...(o.timeout_s ? { timeout_s: o.timeout_s } : {}),
   };
 }
+
+/**
+ * BullMQ options of a cell job: those POST /v1/jobs jobs get from the API queue's defaults (a flow
+ * does not apply queue defaults), and a failed-for-good child does not block its run.
+ */
+export function cellJobOptions(jobId: string) {
+  return {
+    jobId,
+    attempts: Number(process.env.NOMMU_CI_ATTEMPTS ?? 3),
+    backoff: { type: 'exponential' as const, delay: 5000 },
+    removeOnComplete: { count: 1000 },
+    removeOnFail: { count: 5000 },
+    ignoreDependencyOnFailure: true,
+  };
+}

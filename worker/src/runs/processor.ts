@@ -1,0 +1,169 @@
+/**
+ * Run completion. A run is a BullMQ flow: a parent job in the runs queue whose children are the
+ * run's cell jobs (see api/src/submit.ts). BullMQ hands the parent to this processor once every
+ * child has ended (a child that failed for good is ignored, not blocking). The processor reads the
+ * cells from the store, computes the verdict and ends the run; with `per_patch` and a regression,
+ * it first adds prefix jobs (the first k patches, on the kernel that regressed) as further children
+ * and waits for them (moveToWaitingChildren), then names the first bad patch. A run with a
+ * callback URL gets its report delivered by a job in the webhooks queue (webhook.ts).
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { WaitingChildrenError, type Job, type Queue } from 'bullmq';
+import {
+  blameFrom,
+  cellJobOptions,
+  cellRequest,
+  computeVerdict,
+  loadCell,
+  loadCells,
+  narrowTargets,
+  newJobRecord,
+  parseMbox,
+  prefixMbox,
+  runStateOf,
+  FINAL_STATES,
+  type Blame,
+  type CellData,
+  type JobStore,
+  type PrefixCell,
+  type QueueJobData,
+  type RunRecord,
+  type RunStore,
+} from '@nommu-ci/shared';
+
+export interface RunJobData {
+  id: string;
+  /** "cells" until the per-patch prefix jobs are queued, then "prefixes". */
+  step?: 'cells' | 'prefixes';
+}
+
+export interface WebhookJobData {
+  run: string;
+}
+
+export interface RunProcessorDeps {
+  store: JobStore;
+  runs: RunStore;
+  /** The jobs queue: prefix jobs go there, as children of the run's parent job. */
+  jobsQueue: Queue<QueueJobData>;
+  /** Where deliveries of runs with a callback_url are queued. */
+  webhooks: Queue<WebhookJobData>;
+  webhookAttempts?: number;
+  webhookBackoffMs?: number;
+  /** At most this many prefix jobs per kernel (the prefixes nearest the end are dropped). */
+  maxPrefixes?: number;
+  log?: (msg: string) => void;
+}
+
+let compilerCache: string | null | undefined;
+/** `gcc --version`'s first line on this worker host (the builds' compiler). */
+export function compilerVersion(): string | null {
+  if (compilerCache === undefined) {
+    try {
+      compilerCache = execFileSync('gcc', ['--version'], { encoding: 'utf8', timeout: 5000 }).split('\n')[0]!.trim() || null;
+    } catch {
+      compilerCache = null;
+    }
+  }
+  return compilerCache;
+}
+
+export function createRunProcessor(deps: RunProcessorDeps) {
+  const log = deps.log ?? (() => undefined);
+  return async (job: Job<RunJobData>, token?: string): Promise<void> => {
+    const id = job.data.id;
+    const stored = await deps.runs.get(id);
+    if (!stored) {
+      log(`run ${id}: no record in the store; dropped`);
+      return;
+    }
+    if (stored.finished_at) return; // already ended (a retried parent)
+    // A child that failed for good without recording an end (a crashed worker) counts as an error.
+    const cells = (await loadCells(deps.store, stored)).map(endedOrError);
+    const verdict = computeVerdict(cells);
+    let run: RunRecord = { ...stored, verdict };
+
+    if (run.options.per_patch && verdict.outcome === 'regression' && run.series.patches.length > 1) {
+      if ((job.data.step ?? 'cells') === 'cells') {
+        const prefixes = await queuePrefixes(deps, run, job);
+        run = { ...run, prefixes, state: 'running' };
+        await deps.runs.update(id, { prefixes, verdict, state: 'running' });
+        await job.updateData({ ...job.data, step: 'prefixes' });
+        log(`run ${id}: narrowing with ${prefixes.length} prefix job(s)`);
+        if (prefixes.length > 0 && token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
+      }
+      run = { ...run, blame: await blame(deps, run) };
+    }
+    await endRun(deps, run);
+    log(`run ${id}: ${run.verdict!.outcome}: ${run.verdict!.headline}`);
+  };
+}
+
+function endedOrError(d: CellData): CellData {
+  if (d.record && FINAL_STATES.has(d.record.state)) return d;
+  if (!d.record) return d;
+  return { ...d, record: { ...d.record, state: 'error', stage: 'infra', message: `the job ended without a result (last state ${d.record.state})` } };
+}
+
+async function queuePrefixes(deps: RunProcessorDeps, run: RunRecord, parent: Job<RunJobData>): Promise<PrefixCell[]> {
+  const mbox = await deps.runs.patch(run.id);
+  if (mbox === null) return [];
+  const parsed = parseMbox(mbox);
+  const n = parsed.patches.length;
+  const max = deps.maxPrefixes ?? 16;
+  const kernels = [...new Set(narrowTargets(run.verdict!).map((t) => t.mmu))];
+  const prefixes: PrefixCell[] = [];
+  for (const mmu of kernels) {
+    for (let k = 1; k < n && k <= max; k++) {
+      const jobId = randomUUID();
+      prefixes.push({ patches: k, mmu, job: jobId });
+      await deps.store.create(newJobRecord(jobId, 'kunit'), cellRequest(run, mmu, prefixMbox(parsed, k)));
+    }
+  }
+  // One atomic batch, each a child of the run's parent job.
+  await deps.jobsQueue.addBulk(
+    prefixes.map((p) => ({
+      name: 'kunit',
+      data: { id: p.job },
+      opts: { ...cellJobOptions(p.job), parent: { id: parent.id!, queue: parent.queueQualifiedName } },
+    })),
+  );
+  return prefixes;
+}
+
+async function blame(deps: RunProcessorDeps, run: RunRecord): Promise<Blame[]> {
+  const cells = (await loadCells(deps.store, run)).map(endedOrError);
+  const prefixData = (await Promise.all(run.prefixes.map((p) => loadCell(deps.store, p)))).map(endedOrError);
+  return narrowTargets(run.verdict!).map((t) => {
+    const base = cells.find((c) => 'key' in c.cell && !c.cell.series && c.cell.mmu === t.mmu);
+    const tried = prefixData.filter((d) => d.cell.mmu === t.mmu).map((d) => ({ patches: (d.cell as PrefixCell).patches, data: d }));
+    return blameFrom(t, run.series, tried, base);
+  });
+}
+
+async function endRun(deps: RunProcessorDeps, run: RunRecord): Promise<void> {
+  const state = runStateOf(run.verdict!);
+  const finished_at = new Date().toISOString();
+  await deps.runs.update(run.id, {
+    state,
+    finished_at,
+    verdict: run.verdict,
+    blame: run.blame,
+    prefixes: run.prefixes,
+    environment: { compiler: compilerVersion() },
+  });
+  if (run.options.callback_url) {
+    await deps.webhooks.add(
+      'deliver',
+      { run: run.id },
+      {
+        jobId: `webhook-${run.id}`,
+        attempts: deps.webhookAttempts ?? Number(process.env.NOMMU_CI_WEBHOOK_ATTEMPTS ?? 8),
+        backoff: { type: 'exponential', delay: deps.webhookBackoffMs ?? 5000 },
+        removeOnComplete: { count: 1000 },
+        removeOnFail: { count: 5000 },
+      },
+    );
+  }
+}
