@@ -7,7 +7,8 @@
  */
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { CANCEL_CHANNEL, JobStore, QUEUE_NAME, redisUrl, type QueueJobData } from '@nommu-ci/shared';
+import { CANCEL_CHANNEL, DEFAULT_KERNEL, JobStore, loadCatalog, QUEUE_NAME, redisUrl, type QueueJobData } from '@nommu-ci/shared';
+import { clearPartialSpares, prepareSpare } from './stages/source.js';
 import { JobAborted } from './errors.js';
 import { emptyTrash } from './exec.js';
 import { createProcessor } from './processor.js';
@@ -21,6 +22,8 @@ export interface WorkerOptions {
   concurrency?: number;
   jobsDir?: string;
   log?: (msg: string) => void;
+  /** Keep a ready-made view of the default tree (default true). */
+  spareViews?: boolean;
 }
 
 export interface RunningWorker {
@@ -51,6 +54,10 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
   const processor = createProcessor({ store: new JobStore(redis), redis, running, log, jobsDir: opts.jobsDir });
   emptyTrash(); // left by a worker that was killed
   reapCgroups();
+  await clearPartialSpares();
+  // The first patched job's view is then a rename, not a 100k-link copy.
+  const def = loadCatalog().find((k) => k.name === DEFAULT_KERNEL && k.available);
+  if (def && opts.spareViews !== false) prepareSpare(def.path);
   const worker = new Worker<QueueJobData>(opts.queueName ?? QUEUE_NAME, processor, {
     connection: redis.duplicate(),
     concurrency,

@@ -38,7 +38,7 @@ import { boot } from './stages/boot.js';
 import { baseDir, build, copyBase, ensureBase, ownedDir, type BaseSpec } from './stages/build.js';
 import { affectsConfig, configure, mergeFragment, readDotConfig, type DotConfig } from './stages/config.js';
 import { applyPatches, checkPatch, splitPatches } from './stages/patch.js';
-import { makeView, pickKernel, seriesLabel, seriesTree } from './stages/source.js';
+import { makeView, prepareSpare, pickKernel, seriesLabel, seriesTree } from './stages/source.js';
 
 export const DEFAULT_TIMEOUT_S = Number(process.env.NOMMU_CI_DEFAULT_TIMEOUT_S ?? 1800);
 
@@ -96,6 +96,8 @@ class JobRun {
   private configText: string | null = null;
   /** The .config being produced, kept as the `config` artifact even when the job fails. */
   private configFile: string | null = null;
+  /** The tree whose spare view this job used up: made again once the job is over. */
+  private spareFor: string | null = null;
 
   constructor(
     private readonly deps: ProcessorDeps,
@@ -190,6 +192,7 @@ class JobRun {
       rethrow ??= e;
     }
     if (!this.deps.keepJobDirs) await removeTree(this.dir).catch(() => undefined);
+    if (this.spareFor) prepareSpare(this.spareFor);
     if (rethrow) throw rethrow;
   }
 
@@ -215,7 +218,10 @@ class JobRun {
     // the directories the patch touches to the sandbox.
     const patches = patched ? splitPatches(request.patch!) : [];
     for (const p of patches) touched.push(...checkPatch(p));
-    if (patched) await makeView(tree, viewDir, touched);
+    if (patched) {
+      await makeView(tree, viewDir, touched);
+      this.spareFor = tree;
+    }
     throwIfAborted(sig);
 
     // patch

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FINAL_STATES, JobStore, loadCatalog, loadSeries, type JobEvent, type JobRecord, type KunitJobRequest } from '@nommu-ci/shared';
 import { startWorker } from '../src/index.js';
 import { JOBS_DIR } from '../src/paths.js';
+import { prepareSpare } from '../src/stages/source.js';
 import { lineOf, linePatch } from './patches.js';
 import { freshQueueName, makeQueue, startTestRedis, submitJob, tapLines, waitForState, type TestRedis } from './helpers.js';
 
@@ -123,6 +124,12 @@ describe.sequential('worker pipeline (real redis-server, real UML build, sandbox
     async () => {
       const line = lineOf(TEST_FILE, 'Test the different ways of initialising a list.');
       const patch = linePatch(TEST_FILE, line, ['\t/* Test the different ways of initialising a list (patched). */'], 'list-test: reword a comment');
+      // A long-running worker has a spare view ready (made in the background after a job).
+      prepareSpare(kernel.path);
+      const spares = path.join(JOBS_DIR, '.spare');
+      for (let i = 0; i < 120 && !(existsSync(spares) && readdirSync(spares).some((n) => n.includes('-ready-'))); i++) {
+        await new Promise((res) => setTimeout(res, 250));
+      }
       const run = await runJob({ kunitconfig: SMALL, patch });
       const r = run.record;
       console.log(`warm patched job: ${run.ms} ms, stages ${JSON.stringify(r.timings.stages)}`);
@@ -267,6 +274,23 @@ describe.sequential('worker pipeline (real redis-server, real UML build, sandbox
       }
     },
     600_000,
+  );
+
+  it(
+    'kills a job at its timeout and fails it naming the stage',
+    async () => {
+      const rel = 'include/linux/list.h';
+      const line = lineOf(rel, '#define _LINUX_LIST_H');
+      const patch = linePatch(rel, line, ['#define _LINUX_LIST_H', 'static inline int nci_timeout_test(void) { return 2; }'], 'list.h: a rebuild longer than the timeout');
+      // Below the API's minimum of 30 s: the worker takes what the store says.
+      const run = await runJob({ kunitconfig: SMALL, patch, timeout_s: 8 });
+      console.log(`timeout job: ${run.ms} ms: ${run.record.message}`);
+      expect(run.record.state).toBe('failed');
+      expect(run.record.message).toMatch(/job timed out after 8 s \(during (build|config|patch)\)/);
+      expect(run.ms).toBeLessThan(30_000);
+      expect(existsSync(path.join(JOBS_DIR, run.id))).toBe(false);
+    },
+    300_000,
   );
 
   it(

@@ -12,13 +12,15 @@
  * once per (source, series hash) under TREES_DIR, itself a hardlink farm of the pristine tree,
  * and job views derive from it.
  */
-import { chownSync, existsSync, lstatSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_KERNEL, loadCatalog, type KernelSource, type SeriesInfo } from '@nommu-ci/shared';
 import { StageError } from '../errors.js';
 import { mustRun, removeTree, runHost } from '../exec.js';
 import { withLock } from '../locks.js';
-import { TREES_DIR } from '../paths.js';
+import { JOBS_DIR, TREES_DIR } from '../paths.js';
 import { SANDBOX_GID, SANDBOX_UID } from '../sandbox.js';
 
 export function seriesLabel(series: SeriesInfo): string {
@@ -80,7 +82,7 @@ export function gitErrors(out: string): string {
 export async function makeView(tree: string, dest: string, touched: readonly string[] = []): Promise<void> {
   mkdirSync(path.dirname(dest), { recursive: true });
   await removeTree(dest);
-  await mustRun(['cp', '-al', tree, dest]);
+  if (!(await takeSpare(tree, dest))) await mustRun(['cp', '-al', tree, dest]);
   rmSync(path.join(dest, COMPLETE), { force: true });
   if (process.getuid?.() !== 0) return;
   const dirs = new Set<string>([dest]);
@@ -97,4 +99,68 @@ export async function makeView(tree: string, dest: string, touched: readonly str
     const st = lstatSync(d);
     if (st.isDirectory() && !st.isSymbolicLink()) chownSync(d, SANDBOX_UID, SANDBOX_GID);
   }
+}
+
+/*
+ * Spare views: a hardlink farm takes 1-5 s (100k links; more when the machine is busy), so the
+ * worker keeps one ready per tree, made in the background between jobs, and a job's view is a
+ * rename of it. Spares are plain farms of trusted trees that nothing writes.
+ */
+const SPARES_DIR = path.join(JOBS_DIR, '.spare');
+const preparing = new Set<string>();
+const spareKey = (tree: string): string => createHash('sha256').update(path.resolve(tree)).digest('hex').slice(0, 16);
+
+async function takeSpare(tree: string, dest: string): Promise<boolean> {
+  const key = spareKey(tree);
+  let names: string[];
+  try {
+    names = readdirSync(SPARES_DIR);
+  } catch {
+    return false;
+  }
+  for (const n of names.filter((x) => x.startsWith(`${key}-ready-`))) {
+    try {
+      await rename(path.join(SPARES_DIR, n), dest);
+      return true;
+    } catch {
+      // another worker took it
+    }
+  }
+  return false;
+}
+
+/** Makes a spare view of `tree` in the background, unless one is ready or being made. */
+export function prepareSpare(tree: string): void {
+  const key = spareKey(tree);
+  if (preparing.has(key)) return;
+  try {
+    if (readdirSync(SPARES_DIR).some((n) => n.startsWith(`${key}-ready-`))) return;
+  } catch {
+    /* no spares yet */
+  }
+  preparing.add(key);
+  const tag = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  const tmp = path.join(SPARES_DIR, `${key}-tmp-${tag}`);
+  void (async () => {
+    try {
+      mkdirSync(SPARES_DIR, { recursive: true });
+      await mustRun(['cp', '-al', tree, tmp]);
+      await rename(tmp, path.join(SPARES_DIR, `${key}-ready-${tag}`));
+    } catch {
+      await removeTree(tmp).catch(() => undefined);
+    } finally {
+      preparing.delete(key);
+    }
+  })();
+}
+
+/** Drops half-made spares left by a worker that died (at worker start). */
+export async function clearPartialSpares(): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync(SPARES_DIR);
+  } catch {
+    return;
+  }
+  for (const n of names) if (n.includes('-tmp-')) await removeTree(path.join(SPARES_DIR, n)).catch(() => undefined);
 }
