@@ -112,3 +112,28 @@ describe('parseMbox', () => {
     expect(e2.message).toMatch(/patch 2\/3 .* has no diff/);
   });
 });
+
+describe('hunk counts', () => {
+  const diff = (header: string, body: string) => `--- a/f.c\n+++ b/f.c\n${header}\n${body}`;
+  it('refuses a hunk with more lines than its header says', () => {
+    const e = err(diff('@@ -1,2 +1,2 @@', ' a\n-b\n+c\n+d\n'));
+    expect(e.message).toMatch(/f.c: hunk 1 \(@@ -1,2 \+1,2 @@\) has more lines than its header says .*"\+d" follows/);
+  });
+  it('accepts an empty context line, a missing newline marker, and text after the last hunk', () => {
+    const m = parseMbox(diff('@@ -1,3 +1,3 @@', ' a\n\n-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n\nbase-commit: 0123\n'));
+    expect(m.patches[0]!.diff).toBe('--- a/f.c\n+++ b/f.c\n@@ -1,3 +1,3 @@\n a\n\n-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n');
+  });
+  it('accepts renames, mode changes and binary patches without hunks', () => {
+    const text = 'diff --git a/x b/y\nsimilarity index 100%\nrename from x\nrename to y\ndiff --git a/s.sh b/s.sh\nold mode 100644\nnew mode 100755\ndiff --git a/i.png b/i.png\nnew file mode 100644\nindex 0000000..1111111\nGIT binary patch\nliteral 3\nKcmZ?wbN~PS0RR91\n\nliteral 0\nHcmV?d00001\n\n';
+    expect(parseMbox(text).patches[0]!.files).toEqual(['y', 's.sh', 'i.png']);
+  });
+});
+
+describe('part of a series', () => {
+  it('takes a contiguous part (3/3 alone) but not one with a gap', () => {
+    const parts = fixture.split(/(?=^From [0-9a-f]{40} )/m);
+    const m = parseMbox(parts[3]!);
+    expect(m.patches.map((p) => [p.index, p.total, p.rawSubject])).toEqual([[1, 1, '[PATCH 3/3] mm/nommu: use vma_span_bytes() in kobjsize()']]);
+    expect(parseMbox(parts[2]! + parts[3]!).patches).toHaveLength(2);
+  });
+});

@@ -25,7 +25,7 @@ export interface MboxCover {
 export interface MboxPatch {
   /** 1-based position in the series as applied (cover letter excluded). */
   index: number;
-  /** N of `[PATCH n/N]`, or the number of patches found when the subjects carry no numbering. */
+  /** How many patches the series applies (the mbox's patches; `[PATCH n/N]` may say more when only part of a series was sent). */
   total: number;
   /** Subject without the `[PATCH v2 n/N]` prefix. */
   subject: string;
@@ -279,6 +279,11 @@ export function checkDiff(lines: string[]): { diff: string; files: string[] } {
         i++;
       }
       if (lines[i]?.startsWith('\\')) i++;
+      // A hunk line right after the counted ones: the header promised fewer lines than there are.
+      const next = lines[i];
+      if (next !== undefined && next !== '-- ' && !(next.startsWith('--- ') && lines[i + 1]?.startsWith('+++ ')) && /^[-+ ]/.test(next) && !/^ ?$/.test(next)) {
+        throw new Error(`${file}: hunk ${hunkNo} (${header.replace(/ @@.*/, ' @@')}) has more lines than its header says (${wantOld} old, ${wantNew} new): ${JSON.stringify(next.slice(0, 60))} follows`);
+      }
       end = i;
     }
   }
@@ -371,7 +376,8 @@ export function parseMbox(text: string): ParsedMbox {
       `not a patch series: no diff in ${messages.length} message(s)${cover ? ` (cover letter "${cover.rawSubject}" only)` : ''}`,
     );
   }
-  // Numbered series: in number order, each number once, none missing.
+  // Numbered series: in number order, each number once, no gap. A contiguous part of a series
+  // (3/7 alone, as `b4 am -P 3` gives) is taken as it is: whether it applies is the patch stage's call.
   const numbered = found.filter((p) => p.n !== null);
   if (numbered.length > 0) {
     if (numbered.length !== found.length) {
@@ -380,12 +386,13 @@ export function parseMbox(text: string): ParsedMbox {
     }
     const total = Math.max(...found.map((p) => p.total));
     found.sort((a, b) => a.n! - b.n!);
-    for (let k = 1; k <= total; k++) {
+    const first = found[0]!.n!;
+    const last = found[found.length - 1]!.n!;
+    for (let k = first; k <= last; k++) {
       const same = found.filter((p) => p.n === k);
       if (same.length === 0) throw new MboxError('incomplete', `patch ${k}/${total} is missing from the mbox (found ${found.map((p) => p.n).join(', ')})`, k);
       if (same.length > 1) throw new MboxError('incomplete', `patch ${k}/${total} appears ${same.length} times in the mbox`, k);
     }
-    if (found.length !== total) throw new MboxError('incomplete', `the series says ${total} patches but the mbox has ${found.length}`);
   }
   const patches = found.map(({ n: _n, ...p }, k) => ({ ...p, index: k + 1, total: found.length }));
   return { cover, patches, skipped, version };
