@@ -180,6 +180,8 @@ describe('reading a run', () => {
     expect(mail.body).toContain('In-Reply-To: <cover.1795928078.git.fixtures@nommu-ci.invalid>');
     const pw = (await app.inject(`/v1/runs/${id}/report?format=patchwork`)).json();
     expect(pw).toMatchObject({ state: 'fail', context: 'nommu-ci' });
+    expect((await app.inject(`/v1/runs/${id}/report?format=patchwork&patch=1`)).json()).toMatchObject({ state: 'fail' });
+    expect((await app.inject(`/v1/runs/${id}/report?format=patchwork&patch=4`)).statusCode).toBe(400);
     const kcidb = (await app.inject(`/v1/runs/${id}/report?format=kcidb`)).json() as { version: unknown; builds: unknown[]; tests: unknown[] };
     expect(kcidb.version).toEqual({ major: 5, minor: 3 });
     expect(kcidb.builds).toHaveLength(4);

@@ -171,18 +171,26 @@ export const runRoutes: FastifyPluginAsync = async (app) => {
       schema: {
         summary: 'The run as a report: markdown (MR/PR comment), email (reply to the series), patchwork (check), kcidb (KCIDB I/O JSON), json (full model)',
         params: IdParams,
-        querystring: Type.Object({ format: Type.Optional(Type.String({ description: REPORT_FORMATS.join(' | ') })) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          {
+            format: Type.Optional(Type.String({ description: REPORT_FORMATS.join(' | ') })),
+            patch: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: 'patchwork: the check of patch n of the series' })),
+          },
+          { additionalProperties: false },
+        ),
         produces: ['text/markdown', 'text/plain', 'application/json'],
       },
     },
     async (req, reply) => {
       const { id } = req.params as { id: string };
-      const format = (req.query as { format?: string }).format ?? 'markdown';
+      const q = req.query as { format?: string; patch?: string };
+      const format = q.format ?? 'markdown';
       if (!(REPORT_FORMATS as readonly string[]).includes(format)) {
         throw new HttpError(400, `querystring.format: unknown report format "${format}"; one of ${REPORT_FORMATS.join(', ')}`);
       }
       const { run, cells } = await load(id);
-      const r = renderReport(format as ReportFormat, run, cells, { baseUrl: publicUrl(req) });
+      if (q.patch !== undefined && Number(q.patch) > run.series.patches.length) throw new HttpError(400, `querystring.patch: the series has ${run.series.patches.length} patches`);
+      const r = renderReport(format as ReportFormat, run, cells, { baseUrl: publicUrl(req) }, q.patch === undefined ? undefined : Number(q.patch));
       return reply.type(r.type).send(r.body);
     },
   );

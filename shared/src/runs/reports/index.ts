@@ -18,14 +18,14 @@ export const REPORT_FORMATS = ['markdown', 'email', 'patchwork', 'kcidb', 'json'
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
 /** A report as an HTTP body: its content type and text. */
-export function renderReport(format: ReportFormat, run: RunRecord, cells: readonly CellData[], o: ReportOptions): { type: string; body: string } {
+export function renderReport(format: ReportFormat, run: RunRecord, cells: readonly CellData[], o: ReportOptions, patch?: number): { type: string; body: string } {
   switch (format) {
     case 'markdown':
       return { type: 'text/markdown; charset=utf-8', body: markdownReport(run, o) };
     case 'email':
       return { type: 'text/plain; charset=utf-8', body: emailReport(run, o).text };
     case 'patchwork':
-      return { type: 'application/json; charset=utf-8', body: JSON.stringify(patchworkCheck(run, o), null, 2) };
+      return { type: 'application/json; charset=utf-8', body: JSON.stringify(patchworkCheck(run, o, patch), null, 2) };
     case 'kcidb':
       return { type: 'application/json; charset=utf-8', body: JSON.stringify(kcidbReport(run, cells, o), null, 2) };
     case 'json':

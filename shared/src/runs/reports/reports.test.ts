@@ -211,3 +211,21 @@ describe('json and renderReport', () => {
     if (r.type.startsWith('application/json')) JSON.parse(r.body);
   });
 });
+
+describe('patchwork, one check per patch', () => {
+  it('with the first bad patches known: success before, fail on them, warning after', () => {
+    const run = {
+      ...regression.run,
+      blame: [
+        { mmu: false, what: 'build breakage at mm/nommu.c:95', patch: 3, subject: '[PATCH 3/3] x', tried: [] },
+        { mmu: true, what: 'list-kernel-test.list_test_list_empty (new-failure)', patch: 2, subject: '[PATCH 2/3] y', tried: [] },
+      ],
+    };
+    expect([1, 2, 3].map((p) => patchworkCheck(run, o, p).state)).toEqual(['success', 'fail', 'fail']);
+    expect(patchworkCheck(run, o, 2).description).toBe('introduces: list-kernel-test.list_test_list_empty (new-failure) on MMU');
+    expect(patchworkCheck(run, o).description).toBe('breaks only the no-MMU build; 1 new test failure on MMU (first bad: patch 3/3 on no-MMU, patch 2/3 on MMU)');
+    const apply = [1, 2, 3].map((p) => patchworkCheck(noApply.run, o, p).state);
+    expect(apply).toEqual(['success', 'fail', 'warning']);
+    expect([1, 2, 3].map((p) => patchworkCheck(passing.run, o, p).state)).toEqual(['success', 'success', 'success']);
+  });
+});
