@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseMbox } from '../mbox.js';
 import { REPO_DIR } from '../paths.js';
-import { blameFrom, narrowTargets } from './blame.js';
+import { blameFrom, narrowTargets, nextPrefixes } from './blame.js';
 import type { CellData } from './model.js';
 import { listSuite, sampleCell, sampleRun, type SampleOutcome } from './samples.js';
 
@@ -47,5 +47,31 @@ describe('per-patch blame', () => {
     const msg = 'patch 2/3 "x" does not apply:\nerror: patch failed: a.c:1';
     const r = sampleRun(mbox, { 'base-nommu': pass, 'base-mmu': pass, 'series-nommu': { kind: 'patch-failed', message: msg }, 'series-mmu': { kind: 'patch-failed', message: msg } });
     expect(narrowTargets(r.run.verdict!)).toEqual([]);
+  });
+});
+
+describe('bisection', () => {
+  const eight = { ...mbox, patches: Array.from({ length: 8 }, (_, i) => ({ ...mbox.patches[0]!, index: i + 1, total: 8, rawSubject: `[PATCH ${i + 1}/8] p${i + 1}` })) };
+  const { run, cells } = sampleRun(eight, { 'base-nommu': pass, 'base-mmu': pass, 'series-nommu': pass, 'series-mmu': failing });
+  const targets = narrowTargets(run.verdict!);
+  /** Bisects with patch `bad` introducing the MMU failure; returns the prefixes tried in order and the blame. */
+  function bisect(bad: number) {
+    const tried: { patches: number; mmu: boolean; data: CellData }[] = [];
+    const order: number[] = [];
+    for (let round = 0; round < 10; round++) {
+      const next = nextPrefixes(targets, 8, tried, cells);
+      if (next.length === 0) break;
+      for (const x of next) {
+        order.push(x.patches);
+        tried.push({ ...x, ...prefix(x.patches, x.mmu, x.patches >= bad ? failing : pass) });
+      }
+    }
+    return { order, blame: blameFrom(targets[0]!, run.series, tried, cells.find((c) => 'key' in c.cell && c.cell.key === 'base-mmu')) };
+  }
+  it.each([1, 2, 5, 7, 8])('finds patch %i of 8 in at most 3 builds', (bad) => {
+    const { order, blame } = bisect(bad);
+    expect(blame.patch).toBe(bad);
+    expect(order.length).toBeLessThanOrEqual(3);
+    expect(order[0]).toBe(4);
   });
 });

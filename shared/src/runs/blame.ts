@@ -1,8 +1,9 @@
 /**
  * Per-patch narrowing (`per_patch: true`): for each kernel with a regression, the first one is
- * followed through prefixes of the series (patches 1..k, k < n); the first prefix that shows it
- * names the patch that introduced it (patch n when only the whole series shows it). Pure: the run
- * processor queues the prefix jobs and feeds their data here.
+ * bisected through prefixes of the series (patches 1..k, k < n; the base is prefix 0 and the whole
+ * series prefix n), as git bisect does: about log2(n) builds per kernel, each an incremental
+ * rebuild of the base. The shortest prefix that shows the failure names the patch that introduced
+ * it. Pure: the run processor queues the prefix jobs and feeds their data here.
  */
 import type { Blame, CellData, RunSeries } from './model.js';
 import { compareTests, type Verdict } from './verdict.js';
@@ -67,4 +68,39 @@ export function blameFrom(t: NarrowTarget, series: RunSeries, tried: { patches: 
     subject: patch ? (series.patches[patch - 1]?.rawSubject ?? null) : null,
     tried: results.map((x) => ({ patches: x.patches, failed: x.shows === true, job: x.job })),
   };
+}
+
+/**
+ * The next prefix jobs of the bisection, one per target still open: for each kernel, `lo` is the
+ * longest prefix known not to show the failure (0: the base) and `hi` the shortest known to show it
+ * (n: the whole series); while hi - lo > 1 the midpoint is tried. Stateless: computed from the
+ * prefixes tried so far, so the run processor can be re-entered at any point.
+ */
+export function nextPrefixes(
+  targets: readonly NarrowTarget[],
+  n: number,
+  tried: readonly { patches: number; mmu: boolean; data: CellData }[],
+  bases: readonly CellData[],
+): { mmu: boolean; patches: number }[] {
+  const next: { mmu: boolean; patches: number }[] = [];
+  for (const t of targets) {
+    const base = bases.find((b) => 'key' in b.cell && !b.cell.series && b.cell.mmu === t.mmu);
+    let lo = 0;
+    let hi = n;
+    let open = true;
+    const mine = tried.filter((x) => x.mmu === t.mmu);
+    for (const x of mine) {
+      const shows = showsFailure(t, x.data, base);
+      if (shows === null) {
+        open = false; // a prefix that did not end with a result: stop (blameFrom says null)
+        break;
+      }
+      if (shows) hi = Math.min(hi, x.patches);
+      else lo = Math.max(lo, x.patches);
+    }
+    if (!open || hi - lo <= 1) continue;
+    const mid = Math.floor((lo + hi) / 2);
+    if (!mine.some((x) => x.patches === mid)) next.push({ mmu: t.mmu, patches: mid });
+  }
+  return next;
 }

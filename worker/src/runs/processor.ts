@@ -3,8 +3,9 @@
  * run's cell jobs (see api/src/submit.ts). BullMQ hands the parent to this processor once every
  * child has ended (a child that failed for good is ignored, not blocking). The processor reads the
  * cells from the store, computes the verdict and ends the run; with `per_patch` and a regression,
- * it first adds prefix jobs (the first k patches, on the kernel that regressed) as further children
- * and waits for them (moveToWaitingChildren), then names the first bad patch. A run with a
+ * it first bisects: it adds prefix jobs (the first k patches, on the kernel that regressed) as
+ * further children and waits for them (moveToWaitingChildren), round after round, then names the
+ * first bad patch. A run with a
  * callback URL gets its report delivered by a job in the webhooks queue (webhook.ts).
  */
 import { execFileSync } from 'node:child_process';
@@ -18,6 +19,7 @@ import {
   loadCell,
   loadCells,
   narrowTargets,
+  nextPrefixes,
   newJobRecord,
   parseMbox,
   prefixMbox,
@@ -34,8 +36,6 @@ import {
 
 export interface RunJobData {
   id: string;
-  /** "cells" until the per-patch prefix jobs are queued, then "prefixes". */
-  step?: 'cells' | 'prefixes';
 }
 
 export interface WebhookJobData {
@@ -51,8 +51,6 @@ export interface RunProcessorDeps {
   webhooks: Queue<WebhookJobData>;
   webhookAttempts?: number;
   webhookBackoffMs?: number;
-  /** At most this many prefix jobs per kernel (the prefixes nearest the end are dropped). */
-  maxPrefixes?: number;
   log?: (msg: string) => void;
 }
 
@@ -85,13 +83,18 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     let run: RunRecord = { ...stored, verdict };
 
     if (run.options.per_patch && verdict.outcome === 'regression' && run.series.patches.length > 1) {
-      if ((job.data.step ?? 'cells') === 'cells') {
-        const prefixes = await queuePrefixes(deps, run, job);
-        run = { ...run, prefixes, state: 'running' };
-        await deps.runs.update(id, { prefixes, verdict, state: 'running' });
-        await job.updateData({ ...job.data, step: 'prefixes' });
-        log(`run ${id}: narrowing with ${prefixes.length} prefix job(s)`);
-        if (prefixes.length > 0 && token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
+      // Bisect: queue the next prefix jobs as children of this parent and wait for them; BullMQ
+      // runs this processor again when they have ended. The state is the prefixes tried so far.
+      for (;;) {
+        // A retried parent (its worker died after queueing a round) waits for that round first.
+        if (token && (await pendingPrefixes(deps, run)) && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
+        const next = await queueNextPrefixes(deps, run, cells, job);
+        if (next.length === 0) break;
+        run = { ...run, prefixes: [...run.prefixes, ...next], state: 'running' };
+        await deps.runs.update(id, { prefixes: run.prefixes, verdict, state: 'running' });
+        log(`run ${id}: bisecting: ${next.map((p) => `first ${p.patches} on ${p.mmu ? 'MMU' : 'no-MMU'}`).join(', ')}`);
+        if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
+        if (!token) break; // called outside a Worker (no lock token): cannot wait
       }
       run = { ...run, blame: await blame(deps, run) };
     }
@@ -100,28 +103,38 @@ export function createRunProcessor(deps: RunProcessorDeps) {
   };
 }
 
+async function pendingPrefixes(deps: RunProcessorDeps, run: RunRecord): Promise<boolean> {
+  const recs = await Promise.all(run.prefixes.map((p) => deps.store.get(p.job)));
+  return recs.some((r) => r !== null && !FINAL_STATES.has(r.state));
+}
+
 function endedOrError(d: CellData): CellData {
   if (d.record && FINAL_STATES.has(d.record.state)) return d;
   if (!d.record) return d;
   return { ...d, record: { ...d.record, state: 'error', stage: 'infra', message: `the job ended without a result (last state ${d.record.state})` } };
 }
 
-async function queuePrefixes(deps: RunProcessorDeps, run: RunRecord, parent: Job<RunJobData>): Promise<PrefixCell[]> {
+async function queueNextPrefixes(deps: RunProcessorDeps, run: RunRecord, cells: CellData[], parent: Job<RunJobData>): Promise<PrefixCell[]> {
+  // BullMQ re-enters this processor only when every child has ended; one that failed for good
+  // without recording its end counts as an error (the bisection stops there: blame null).
+  const tried = (await Promise.all(run.prefixes.map((p) => loadCell(deps.store, p)))).map(endedOrError);
+  const want = nextPrefixes(
+    narrowTargets(run.verdict!),
+    run.series.patches.length,
+    tried.map((d) => ({ patches: (d.cell as PrefixCell).patches, mmu: d.cell.mmu, data: d })),
+    cells,
+  );
+  if (want.length === 0) return [];
   const mbox = await deps.runs.patch(run.id);
   if (mbox === null) return [];
   const parsed = parseMbox(mbox);
-  const n = parsed.patches.length;
-  const max = deps.maxPrefixes ?? 16;
-  const kernels = [...new Set(narrowTargets(run.verdict!).map((t) => t.mmu))];
   const prefixes: PrefixCell[] = [];
-  for (const mmu of kernels) {
-    for (let k = 1; k < n && k <= max; k++) {
-      const jobId = randomUUID();
-      prefixes.push({ patches: k, mmu, job: jobId });
-      await deps.store.create(newJobRecord(jobId, 'kunit'), cellRequest(run, mmu, prefixMbox(parsed, k)));
-    }
+  for (const w of want) {
+    const jobId = randomUUID();
+    prefixes.push({ patches: w.patches, mmu: w.mmu, job: jobId });
+    await deps.store.create(newJobRecord(jobId, 'kunit'), cellRequest(run, w.mmu, prefixMbox(parsed, w.patches)));
   }
-  // One atomic batch, each a child of the run's parent job.
+  // One batch, each a child of the run's parent job.
   await deps.jobsQueue.addBulk(
     prefixes.map((p) => ({
       name: 'kunit',

@@ -190,15 +190,16 @@ describe('run completion', () => {
     expect(run.verdict?.outcome).toBe('error');
   });
 
-  it('per_patch: narrows each kernel to the first bad patch with prefix jobs under the same parent', async () => {
+  it('per_patch: bisects each kernel to the first bad patch with prefix jobs under the same parent', async () => {
     startCellWorker(fixtureOutcome);
     const { id } = (await post({ patch: FIXTURE, per_patch: true })).json() as { id: string };
     const run = await waitForRun(id, (x) => x.finished_at !== null);
     expect(run.state).toBe('failed');
+    // bisection, both kernels at once: round 1 tries the first patch, round 2 the first two
     expect(run.prefixes.map((p) => [p.mmu, p.patches])).toEqual([
       [false, 1],
-      [false, 2],
       [true, 1],
+      [false, 2],
       [true, 2],
     ]);
     expect(run.blame?.map((b) => [b.mmu, b.patch, b.subject])).toEqual([
