@@ -137,6 +137,19 @@ describe('POST /v1/runs', () => {
     expect(await queue.count()).toBe(0);
   });
 
+  it('keeps callbacks to the prefixes the operator allows', async () => {
+    process.env.NOMMU_CI_WEBHOOK_ALLOW = 'https://ci.example.org/hooks/';
+    try {
+      const res = await post({ patch: FIXTURE, callback_url: 'http://169.254.169.254/latest/meta-data' });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().message).toBe('body.callback_url: not allowed by this server (allowed prefixes: https://ci.example.org/hooks/)');
+      expect(await queue.count()).toBe(0);
+      expect((await post({ patch: FIXTURE, callback_url: 'https://ci.example.org/hooks/42' })).statusCode).toBe(202);
+    } finally {
+      delete process.env.NOMMU_CI_WEBHOOK_ALLOW;
+    }
+  });
+
   it('needs the no-MMU series: 422 without it', async () => {
     series = null;
     const res = await post({ patch: FIXTURE });

@@ -28,6 +28,7 @@ import {
   type ReportFormat,
   type RunRecord,
   type RunRequest,
+  webhookAllowed,
 } from '@nommu-ci/shared';
 import { HttpError } from '../errors.js';
 import { makeFlowProducer, queueRun } from '../submit.js';
@@ -54,6 +55,9 @@ function validate(body: RunRequest, app: Parameters<FastifyPluginAsync>[0]) {
   const catalog = app.deps.catalog();
   if (body.kernel !== undefined && !catalog.some((k) => k.name === body.kernel)) {
     throw new HttpError(400, `body.kernel: unknown kernel "${body.kernel}"; known: ${catalog.map((k) => k.name).join(', ')}`);
+  }
+  if (body.callback_url !== undefined && !webhookAllowed(body.callback_url)) {
+    throw new HttpError(400, `body.callback_url: not allowed by this server (allowed prefixes: ${process.env.NOMMU_CI_WEBHOOK_ALLOW})`);
   }
   if (app.deps.series() === null) {
     throw new HttpError(422, 'a run tests the no-MMU and the MMU kernel, and this server has no no-MMU series (kernel-images/nommu/series)');

@@ -16,6 +16,18 @@ export const WEBHOOKS_QUEUE = 'nommu-ci-webhooks';
 /** Header carrying `sha256=<hex HMAC-SHA256 of the body>` on webhook POSTs. */
 export const SIGNATURE_HEADER = 'X-Nommu-CI-Signature';
 
+/**
+ * Whether the operator allows POSTing reports to `url`: NOMMU_CI_WEBHOOK_ALLOW is a comma-separated
+ * list of URL prefixes (e.g. `https://ci.example.org/hooks/,http://127.0.0.1:`); unset allows any
+ * http(s) URL. The service POSTs from inside the operator's network: this keeps callbacks off
+ * internal addresses.
+ */
+export function webhookAllowed(url: string, env = process.env): boolean {
+  const allow = env.NOMMU_CI_WEBHOOK_ALLOW?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (!allow || allow.length === 0) return /^https?:\/\//.test(url);
+  return allow.some((p) => url.startsWith(p));
+}
+
 export const RunRequestSchema = Type.Object(
   {
     patch: Type.String({ description: 'mbox from git format-patch or b4 (cover letter skipped), or a unified diff' }),

@@ -7,7 +7,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Job } from 'bullmq';
-import { jsonReport, loadCells, SIGNATURE_HEADER, type JobStore, type RunStore } from '@nommu-ci/shared';
+import { jsonReport, loadCells, SIGNATURE_HEADER, webhookAllowed, type JobStore, type RunStore } from '@nommu-ci/shared';
 import type { WebhookJobData } from './processor.js';
 
 export interface WebhookDeps {
@@ -33,6 +33,10 @@ export function createWebhookProcessor(deps: WebhookDeps) {
     const last = attempt >= (job.opts.attempts ?? 1);
     const record = async (state: 'pending' | 'delivered' | 'failed', status: number | null, error: string | null) =>
       deps.runs.update(run.id, { webhook: { state, attempts: attempt, status, last_error: error } });
+    if (!webhookAllowed(run.options.callback_url)) {
+      await record('failed', null, 'callback_url not allowed by NOMMU_CI_WEBHOOK_ALLOW');
+      return;
+    }
     if (!deps.secret) {
       await record('failed', null, 'NOMMU_CI_WEBHOOK_SECRET is not set: reports are not sent unsigned');
       return;
