@@ -157,8 +157,10 @@ export const runRoutes: FastifyPluginAsync = async (app) => {
       const ids = await runs.recent(Math.min(200, Math.max(1, Number(q.limit ?? 50))), Number(q.offset ?? 0));
       const out = [];
       for (const id of ids) {
-        const r = await runs.get(id);
-        if (r) out.push({ id: r.id, state: r.state, created_at: r.created_at, kernel: r.kernel, title: r.series.cover?.subject ?? r.series.patches[0]?.subject, headline: r.verdict?.headline ?? null });
+        const stored = await runs.get(id);
+        if (!stored) continue;
+        const r = stored.finished_at ? stored : liveRun(stored, await loadCells(app.deps.store, stored));
+        out.push({ id: r.id, state: r.state, created_at: r.created_at, kernel: r.kernel, title: r.series.cover?.subject ?? r.series.patches[0]?.subject, headline: r.verdict?.headline ?? null });
       }
       return out;
     },

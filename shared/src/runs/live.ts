@@ -36,7 +36,7 @@ export function liveRun(run: RunRecord, cells: readonly CellData[], prefixes: re
   if (cells.length > 0 && cells.every(cellDone) && !(run.options.per_patch && prefixes.some((p) => !cellDone(p)))) {
     const verdict = run.verdict ?? computeVerdict(cells);
     // per_patch runs wait for the narrowing (the run processor ends them); the verdict is already final
-    const narrowing = run.options.per_patch && verdict.outcome === 'regression' && run.blame === null;
+    const narrowing = run.options.per_patch && verdict.outcome === 'regression' && run.blame === null && run.series.patches.length > 1 && !verdict.apply;
     return { ...run, verdict, state: narrowing ? 'running' : runStateOf(verdict) };
   }
   const started = all.some((d) => d.record && d.record.state !== 'queued');
