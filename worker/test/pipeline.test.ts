@@ -119,6 +119,22 @@ describe.sequential('worker pipeline (real redis-server, real UML build, sandbox
     1_800_000,
   );
 
+  it.runIf(loadSeries() !== null)(
+    'builds and boots the no-MMU kernel (our series applied under the job) and reads CONFIG_MMU from .config',
+    async () => {
+      const run = await runJob({ kunitconfig: SMALL, mmu: false });
+      const r = run.record;
+      const series = loadSeries()!;
+      console.log(`no-MMU job: ${r.state} ${run.ms} ms, stages ${JSON.stringify(r.timings.stages)}: ${r.message}`);
+      expect(r.kernel?.series).toBe(`${series.name}@${series.hash}`);
+      expect(r.config?.mmu).toBe(false);
+      expect((await t.store.artifact(run.id, 'config'))!.toString()).toContain('# CONFIG_MMU is not set');
+      expect(r.state).toBe('passed');
+      expect(r.summary.passed).toBeGreaterThan(0);
+    },
+    1_800_000,
+  );
+
   it(
     'rebuilds a one-line patch in the job directory from the base, in seconds',
     async () => {

@@ -1,7 +1,7 @@
 /**
  * The Kconfig a kselftest kernel needs on top of UML's defaults: a host directory as root
  * (hostfs), the pseudo filesystems our init mounts, ELF and script loaders, and what the enabled
- * targets' tests exercise (POSIX timers and message queues, SysV IPC, userfaultfd, pagemap).
+ * targets' tests exercise (POSIX timers, SysV IPC, userfaultfd, pagemap).
  * Every line here sticks after `make ARCH=um olddefconfig` on 7.2 (checked by configure()'s
  * validation in the integration test), with and without an MMU.
  */
@@ -20,7 +20,6 @@ const COMMON = [
   'CONFIG_BINFMT_SCRIPT=y',
   'CONFIG_UNIX98_PTYS=y',
   'CONFIG_SYSVIPC=y',
-  'CONFIG_POSIX_MQUEUE=y',
   'CONFIG_HIGH_RES_TIMERS=y',
   'CONFIG_FUTEX=y',
   'CONFIG_EVENTFD=y',

@@ -1,0 +1,257 @@
+/**
+ * Builds kselftest programs statically from a job's tree, in the sandbox.
+ *
+ * A build root holds:
+ *   headers/usr/include     `make ARCH=x86 O=/hdr headers` of the tree (UML runs x86_64 user code,
+ *                           so the UAPI is x86's, not um's)
+ *   selftests/              a hardlink farm of the tree's tools/testing/selftests: directories owned
+ *                           by the sandbox uid (Makefiles write files next to their sources, e.g.
+ *                           mm's local_config.mk), files stay the tree's root-owned inodes, so the
+ *                           sandbox creates files but never writes through a link into the tree
+ *   out/<target>/<test>     the programs; out/<target>/.failed/<test>.log make's output for one that
+ *                           did not build
+ * In the sandbox: the tree read-only at /src, selftests/ over /src/tools/testing/selftests (so
+ * lib.mk's top_srcdir is /src), headers at /hdr, out at /out; then per target
+ *   make -k -C /src/tools/testing/selftests/<target> OUTPUT=/out/<target> CC="gcc -static"
+ *        USERLDFLAGS=-static KHDR_INCLUDES="-isystem /hdr/usr/include" /out/<target>/<test>...
+ * (CC on the command line beats lib.mk's `CC :=`, so custom link rules that skip LDFLAGS link
+ * statically too). A program that is missing afterwards is made once more alone and its first
+ * error lines are its skip reason; a program that came out dynamic is refused the same way.
+ *
+ * Caching: an unpatched tree builds in a shared root under KSELFTEST_CACHE keyed by (tree,
+ * toolchain), locked while it builds; make only rebuilds what is missing or older, and failures
+ * are remembered in .failed/ so the next job does not retry them. A patched tree builds in the
+ * job's own directory, every time.
+ */
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { CACHE_DIR } from '@nommu-ci/shared';
+import { abortReason, JobAborted, StageError } from '../errors.js';
+import { mustRun } from '../exec.js';
+import { withLock } from '../locks.js';
+import { describeExit, runSandboxed, SANDBOX_GID, SANDBOX_UID, type Mount } from '../sandbox.js';
+import { SELFTESTS_DIR } from './targets.js';
+
+export const KSELFTEST_CACHE = process.env.NOMMU_CI_KSELFTEST_CACHE ?? path.join(CACHE_DIR, 'kselftest');
+
+export interface BuildRequest {
+  target: string;
+  /** Program names (compiled kinds only). */
+  tests: string[];
+}
+
+export interface BuildFailure {
+  target: string;
+  test: string;
+  /** The first error line. */
+  reason: string;
+  /** Up to 20 error lines (or the last lines of make's output). */
+  details: string[];
+}
+
+export interface BuildTestsOptions {
+  /** Host path of the tree (pristine, series-applied or the job's patched view); only read. */
+  tree: string;
+  selection: BuildRequest[];
+  /** Key of a trusted (unpatched) tree, e.g. "debian-7.2-7.2.12-1": build in the shared cache. Null: patched, build in workDir. */
+  cacheKey: string | null;
+  /** Job-private directory for untrusted builds. */
+  workDir: string;
+  tmpDir: string;
+  signal?: AbortSignal;
+  deadline?: number;
+  jobs?: number;
+  log: (b: Buffer) => void;
+  name: string;
+}
+
+export interface BuildTestsResult {
+  /** Host directory of each target's programs. */
+  outDirs: Map<string, string>;
+  /** Programs built, per target. */
+  built: Map<string, string[]>;
+  failed: BuildFailure[];
+  root: string;
+}
+
+const ERROR_LINE = /(\berror\b:|\bError \d+|undefined reference|cannot find -l|fatal error|No rule to make target|multiple definition|\*\*\*)/;
+
+/** What identifies the compiler and C library a static build links against. */
+export function toolchainKey(): string {
+  const h = createHash('sha256');
+  for (const argv of [
+    ['gcc', '--version'],
+    ['ldd', '--version'],
+  ]) {
+    try {
+      h.update(execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0] ?? '');
+    } catch {
+      h.update(`no ${argv[0]}`);
+    }
+  }
+  h.update('static-v1');
+  return h.digest('hex').slice(0, 12);
+}
+
+function chownSandbox(p: string): void {
+  if (process.getuid?.() === 0) execFileSync('chown', [`${SANDBOX_UID}:${SANDBOX_GID}`, p]);
+}
+
+/** Whether an ELF file has a PT_INTERP (needs a dynamic loader). */
+export function isDynamicElf(file: string): boolean {
+  const fd = openSync(file, 'r');
+  try {
+    const hdr = Buffer.alloc(64);
+    if (readSync(fd, hdr, 0, 64, 0) < 64 || hdr.readUInt32BE(0) !== 0x7f454c46 || hdr[4] !== 2) return false;
+    const phoff = Number(hdr.readBigUInt64LE(32));
+    const phentsize = hdr.readUInt16LE(54);
+    const phnum = hdr.readUInt16LE(56);
+    const ph = Buffer.alloc(phentsize * phnum);
+    readSync(fd, ph, 0, ph.length, phoff);
+    for (let i = 0; i < phnum; i++) if (ph.readUInt32LE(i * phentsize) === 3) return true;
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function errorLines(out: string): string[] {
+  const lines = out.split('\n').map((l) => l.trimEnd());
+  const errs = lines.filter((l) => ERROR_LINE.test(l) && !/^make(\[\d+\])?: \*\*\* \[.*\] Error \d+$/.test(l) && !/^make.*Target .* not remade because of errors/.test(l));
+  const pick = errs.length > 0 ? errs : lines.filter((l) => l.trim() !== '').slice(-10);
+  return pick.slice(0, 20).map((l) => l.replace(/\/src\/tools\/testing\/selftests\//g, '').slice(0, 300));
+}
+
+interface Root {
+  dir: string;
+  hdr: string;
+  selftests: string;
+  out: string;
+}
+
+function rootOf(dir: string): Root {
+  return { dir, hdr: path.join(dir, 'headers'), selftests: path.join(dir, 'selftests'), out: path.join(dir, 'out') };
+}
+
+function mounts(o: BuildTestsOptions, r: Root): Mount[] {
+  return [
+    { host: o.tree, path: '/src' },
+    { host: r.selftests, path: `/src/${SELFTESTS_DIR}`, rw: true },
+    { host: r.hdr, path: '/hdr', rw: true },
+    { host: r.out, path: '/out', rw: true },
+  ];
+}
+
+async function sandboxMake(o: BuildTestsOptions, r: Root, argv: string[], name: string, log = true): Promise<{ code: number | null; out: string }> {
+  let out = '';
+  const res = await runSandboxed({
+    name,
+    argv,
+    mounts: mounts(o, r),
+    tmpDir: o.tmpDir,
+    cwd: '/src',
+    env: { KBUILD_BUILD_USER: 'nommu-ci', KBUILD_BUILD_HOST: 'sandbox' },
+    signal: o.signal,
+    timeoutMs: o.deadline !== undefined ? o.deadline - Date.now() : undefined,
+    onOutput: (b) => {
+      if (log) o.log(b);
+      if (out.length < 1 << 20) out += b.toString('utf8');
+    },
+  });
+  if (res.killed === 'abort') throw abortReason(o.signal) ?? new JobAborted('cancel');
+  if (res.killed === 'timeout') throw new JobAborted('timeout');
+  if (res.oom) throw new StageError('build', `kselftest build ran out of memory (${describeExit(res)})`);
+  return { code: res.code, out };
+}
+
+/** Makes the root's headers and selftests farm if they are missing. */
+async function prepareRoot(o: BuildTestsOptions, r: Root): Promise<void> {
+  mkdirSync(r.dir, { recursive: true });
+  for (const d of [r.hdr, r.out]) {
+    mkdirSync(d, { recursive: true });
+    chownSandbox(d);
+  }
+  if (!existsSync(path.join(r.selftests, '.nommu-ci-complete'))) {
+    rmSync(r.selftests, { recursive: true, force: true });
+    await mustRun(['cp', '-al', path.join(o.tree, SELFTESTS_DIR), r.selftests]);
+    if (process.getuid?.() === 0) {
+      await mustRun(['find', r.selftests, '-type', 'd', '-exec', 'chown', `${SANDBOX_UID}:${SANDBOX_GID}`, '{}', '+']);
+    }
+    writeFileSync(path.join(r.selftests, '.nommu-ci-complete'), '');
+  }
+  if (!existsSync(path.join(r.hdr, '.nommu-ci-complete'))) {
+    o.log(Buffer.from('=== nommu-ci: kselftest: UAPI headers (make ARCH=x86 headers)\n'));
+    const res = await sandboxMake(o, r, ['make', '-s', 'ARCH=x86', 'O=/hdr', `-j${o.jobs ?? 2}`, 'headers'], `${o.name}-hdr`);
+    if (res.code !== 0) throw new StageError('build', `make headers failed for the kselftest build:\n${errorLines(res.out).join('\n')}`);
+    writeFileSync(path.join(r.hdr, '.nommu-ci-complete'), '');
+  }
+}
+
+function makeArgv(o: BuildTestsOptions, target: string, goals: string[], keepGoing: boolean): string[] {
+  return [
+    'make',
+    ...(keepGoing ? ['-k'] : []),
+    `-j${o.jobs ?? 2}`,
+    '-C',
+    `/src/${SELFTESTS_DIR}/${target}`,
+    `OUTPUT=/out/${target}`,
+    'CC=gcc -static',
+    'USERLDFLAGS=-static',
+    'KHDR_INCLUDES=-isystem /hdr/usr/include',
+    'ARCH=x86_64',
+    ...goals,
+  ];
+}
+
+async function buildIn(o: BuildTestsOptions, r: Root, trusted: boolean): Promise<BuildTestsResult> {
+  await prepareRoot(o, r);
+  const result: BuildTestsResult = { outDirs: new Map(), built: new Map(), failed: [], root: r.dir };
+  for (const sel of o.selection) {
+    const out = path.join(r.out, sel.target);
+    const failedDir = path.join(out, '.failed');
+    mkdirSync(failedDir, { recursive: true });
+    for (const d of [r.out, ...sel.target.split('/').map((_, i, a) => path.join(r.out, ...a.slice(0, i + 1))), failedDir]) chownSandbox(d);
+    result.outDirs.set(sel.target, out);
+    const have = (t: string): boolean => existsSync(path.join(out, t)) && statSync(path.join(out, t)).isFile();
+    const known = (t: string): boolean => trusted && existsSync(path.join(failedDir, `${t}.log`));
+    const todo = sel.tests.filter((t) => !known(t));
+    if (todo.length > 0) {
+      o.log(Buffer.from(`=== nommu-ci: kselftest: building ${sel.target}: ${todo.join(' ')}\n`));
+      await sandboxMake(o, r, makeArgv(o, sel.target, todo.map((t) => `/out/${sel.target}/${t}`), true), `${o.name}-${sel.target.replace(/\//g, '_')}`);
+    }
+    const built: string[] = [];
+    for (const t of sel.tests) {
+      const logFile = path.join(failedDir, `${t}.log`);
+      if (have(t) && !isDynamicElf(path.join(out, t))) {
+        built.push(t);
+        continue;
+      }
+      let text: string;
+      if (known(t)) text = readFileSync(logFile, 'utf8');
+      else if (have(t)) text = `${t}: linked dynamically (needs a dynamic loader the rootfs does not have); its Makefile rule ignores CC/LDFLAGS\n`;
+      else {
+        // Alone, without -j, so the output is this program's.
+        const res = await sandboxMake(o, r, makeArgv({ ...o, jobs: 1 }, sel.target, [`/out/${sel.target}/${t}`], false), `${o.name}-${t}`, false);
+        text = res.out || `make exited ${res.code} without output`;
+        if (res.code === 0 && !have(t)) text = `make succeeded but produced no /out/${sel.target}/${t} (the Makefile builds it under another name or not at all)\n${text}`;
+      }
+      if (trusted) writeFileSync(logFile, text);
+      const details = errorLines(text);
+      result.failed.push({ target: sel.target, test: t, reason: `build failed: ${details[0] ?? 'no output'}`, details });
+    }
+    result.built.set(sel.target, built);
+  }
+  return result;
+}
+
+/** Builds the selection; see the module comment for where and how. */
+export async function buildTests(o: BuildTestsOptions): Promise<BuildTestsResult> {
+  if (o.cacheKey === null) return buildIn(o, rootOf(o.workDir), false);
+  if (!/^[A-Za-z0-9._@-]+$/.test(o.cacheKey)) throw new Error(`bad kselftest cache key ${o.cacheKey}`);
+  const dir = path.join(KSELFTEST_CACHE, `${o.cacheKey}-${toolchainKey()}`);
+  return withLock(dir, o.signal, () => buildIn(o, rootOf(dir), true), () =>
+    o.log(Buffer.from('=== nommu-ci: kselftest: waiting for another worker building in the same cache\n')),
+  );
+}
