@@ -224,4 +224,20 @@ describe('reading a run', () => {
     expect((await app.inject('/v1/runs/..%2fx')).statusCode).toBe(400);
     expect(await new RunStore(redis).get(id)).not.toBeNull();
   });
+
+  it('cancels a run: its queued jobs are dropped, the parent is released, the run ends as an error', async () => {
+    const { id, jobs } = (await post({ patch: FIXTURE })).json() as { id: string; jobs: string[] };
+    const res = await app.inject({ method: 'DELETE', url: `/v1/runs/${id}` });
+    expect(res.statusCode).toBe(202);
+    expect((res.json() as { jobs: { id: string; state: string }[] }).jobs.map((j) => j.state)).toEqual(['canceled', 'canceled', 'canceled', 'canceled']);
+    for (const j of jobs) {
+      expect((await store.get(j))?.state).toBe('canceled');
+      expect(await queue.getJob(j)).toBeUndefined();
+    }
+    // no child left: BullMQ hands the parent to the run worker
+    expect(await (await runsQueue.getJob(id))!.getState()).toBe('waiting');
+    const run = await getRun(id);
+    expect(run.state).toBe('error');
+    expect(run.verdict?.outcome).toBe('error');
+  });
 });

@@ -7,6 +7,7 @@
  *   GET  /v1/runs/:id                  state, cells (job ids and their states), verdict when done
  *   GET  /v1/runs/:id/report?format=   markdown | email | patchwork | kcidb | json
  *   GET  /v1/runs/:id/patches/:n       patch n of the series as applied (KCIDB patchset_files)
+ *   DELETE /v1/runs/:id                cancel the run's jobs that have not ended
  *
  * Everything is validated before anything is created: a bad request leaves nothing queued.
  */
@@ -198,6 +199,24 @@ export const runRoutes: FastifyPluginAsync = async (app) => {
       if (q.patch !== undefined && Number(q.patch) > run.series.patches.length) throw new HttpError(400, `querystring.patch: the series has ${run.series.patches.length} patches`);
       const r = renderReport(format as ReportFormat, run, cells, { baseUrl: publicUrl(req) }, q.patch === undefined ? undefined : Number(q.patch));
       return reply.type(r.type).send(r.body);
+    },
+  );
+
+  app.delete(
+    '/v1/runs/:id',
+    { schema: { summary: "Cancel a run: each of its jobs that has not ended is canceled as DELETE /v1/jobs/:id does", params: IdParams } },
+    async (req, reply) => {
+      const { id } = req.params as { id: string };
+      const run = await runs.get(id);
+      if (!run) throw new HttpError(404, `no run ${id}`);
+      if (run.finished_at) throw new HttpError(409, `run ${id} already ended (${run.state})`);
+      const jobs: { id: string; state: string }[] = [];
+      for (const c of [...run.cells, ...run.prefixes]) {
+        // The job route's own cancel: a queued job is dropped (and leaves the run's flow), a running one is killed.
+        const res = await app.inject({ method: 'DELETE', url: `/v1/jobs/${c.job}` });
+        if (res.statusCode === 202) jobs.push(res.json() as { id: string; state: string });
+      }
+      return reply.code(202).send({ id, jobs });
     },
   );
 
