@@ -1,0 +1,212 @@
+/**
+ * What kselftests a kernel tree offers: the targets (tools/testing/selftests/Makefile's
+ * TARGETS) and, per target, its test programs, read from the target's Makefile.
+ *
+ * The Makefiles are *read*, not run: listing must be cheap (GET /v1/kselftests) and must not
+ * execute a tree's code outside the sandbox (mm's Makefile alone runs compiler probes). The
+ * reader joins continuation lines, collects every assignment (=, :=, ?=, +=) of the test
+ * variables and of plain variables they reference (`$(DESTRUCTIVE_TESTS)`), and takes both
+ * branches of every conditional, so the list can hold a test an architecture branch leaves out
+ * (mm's pkey tests on arm64); the build is what decides in the end, and a listed test that does
+ * not build for x86_64 is reported skipped with make's reason.
+ *
+ * Kinds, after lib.mk: `prog` TEST_GEN_PROGS and `custom` TEST_CUSTOM_PROGS (compiled, run by
+ * `make run_tests`: the default selection), `script` TEST_PROGS (run by default, but need a shell,
+ * which our rootfs does not have yet: reported skipped), `extended` TEST_GEN_PROGS_EXTENDED and
+ * `file` TEST_GEN_FILES (compiled helpers that kselftest runs from scripts, often with arguments;
+ * ours only run when a job names them, without arguments).
+ *
+ * no-MMU: a heuristic, by reading the test's C source (see nommuBlocker): fork() (and every
+ * kselftest_harness.h test, since the harness forks each TEST), or the mm interfaces that need
+ * page tables (userfaultfd, mprotect, madvise, mremap, MAP_FIXED, pagemap, soft-dirty, KSM,
+ * THP/hugetlb, mlock, memfd_secret, pkeys). It errs toward "needs MMU"; the no-MMU run itself
+ * will be the measurement once no-MMU userspace works.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+export const SELFTESTS_DIR = 'tools/testing/selftests';
+
+export type TestKind = 'prog' | 'custom' | 'script' | 'extended' | 'file';
+
+export interface KselftestTest {
+  name: string;
+  kind: TestKind;
+  /** Run when a job names only the target (kselftest's own run_tests set). */
+  default: boolean;
+  /** Null if it can run without an MMU (as far as the heuristic sees), else why not. */
+  nommu_blocker: string | null;
+}
+
+export interface KselftestTarget {
+  name: string;
+  /** Per-test timeout from the target's `settings` file (kselftest's default 45 s; 0 = none). */
+  timeout_s: number;
+  tests: KselftestTest[];
+}
+
+/** Target names: relative paths under tools/testing/selftests, never `..`. */
+export const TARGET_RE = /^[a-z0-9][a-z0-9_.+-]*(\/[a-z0-9][a-z0-9_.+-]*)*$/i;
+/** Test names: one path component. */
+export const TEST_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
+
+const VARS: Record<string, TestKind> = {
+  TEST_GEN_PROGS: 'prog',
+  TEST_CUSTOM_PROGS: 'custom',
+  TEST_PROGS: 'script',
+  TEST_GEN_PROGS_EXTENDED: 'extended',
+  TEST_GEN_FILES: 'file',
+};
+/** A test listed under several variables gets the first kind in this order. */
+const KIND_ORDER: TestKind[] = ['prog', 'custom', 'script', 'extended', 'file'];
+
+/** The targets the tree's selftests Makefile lists (TARGETS += ...), in its order. */
+export function listTargets(tree: string): string[] {
+  const mk = path.join(tree, SELFTESTS_DIR, 'Makefile');
+  if (!existsSync(mk)) return [];
+  const vars = makeVariables(readFileSync(mk, 'utf8'));
+  const out: string[] = [];
+  for (const t of expand(vars, 'TARGETS')) {
+    if (TARGET_RE.test(t) && !t.split('/').includes('..') && !out.includes(t) && existsSync(path.join(tree, SELFTESTS_DIR, t, 'Makefile'))) out.push(t);
+  }
+  return out;
+}
+
+/** Logical lines of a Makefile: continuations joined, comments dropped. */
+function logicalLines(text: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    if (line.endsWith('\\')) {
+      cur += line.slice(0, -1) + ' ';
+      continue;
+    }
+    cur += line;
+    out.push(cur.replace(/(^|[^\\])#.*$/, '$1'));
+    cur = '';
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+/** Every variable assignment's words, all branches, in order. Recipes (tab lines) are skipped. */
+export function makeVariables(text: string): Map<string, string[]> {
+  const vars = new Map<string, string[]>();
+  for (const l of logicalLines(text)) {
+    if (l.startsWith('\t')) continue;
+    const m = /^\s*(?:override\s+|export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*(\+=|:=|::=|\?=|=)\s*(.*)$/.exec(l);
+    if (!m) continue;
+    const words = m[3]!.trim().split(/\s+/).filter(Boolean);
+    const name = m[1]!;
+    vars.set(name, [...(vars.get(name) ?? []), ...words]);
+  }
+  return vars;
+}
+
+/** A variable's words with `$(VAR)`/`${VAR}` references expanded; other make syntax dropped. */
+function expand(vars: Map<string, string[]>, name: string, seen = new Set<string>()): string[] {
+  if (seen.has(name)) return [];
+  seen.add(name);
+  const out: string[] = [];
+  for (const w of vars.get(name) ?? []) {
+    const ref = /^\$[({]([A-Za-z_][A-Za-z0-9_]*)[)}]$/.exec(w);
+    if (ref) out.push(...expand(vars, ref[1]!, seen));
+    else if (!w.includes('$') && !w.includes('%')) out.push(w);
+  }
+  seen.delete(name);
+  return out;
+}
+
+function settingsTimeout(dir: string): number {
+  try {
+    const m = /^timeout=(\d+)\s*$/m.exec(readFileSync(path.join(dir, 'settings'), 'utf8'));
+    if (m) return Number(m[1]);
+  } catch {
+    /* no settings file */
+  }
+  return 45;
+}
+
+/** A target's tests as its Makefile lists them; null if the tree has no such target. */
+export function readTarget(tree: string, target: string): KselftestTarget | null {
+  if (!TARGET_RE.test(target) || target.split('/').includes('..')) return null;
+  const dir = path.join(tree, SELFTESTS_DIR, target);
+  const mk = path.join(dir, 'Makefile');
+  if (!existsSync(mk)) return null;
+  const vars = makeVariables(readFileSync(mk, 'utf8'));
+  const kinds = new Map<string, TestKind>();
+  for (const kind of KIND_ORDER) {
+    const v = Object.keys(VARS).find((k) => VARS[k] === kind)!;
+    for (const w of expand(vars, v)) {
+      const name = w.replace(/^\$\(OUTPUT\)\//, '');
+      if (TEST_RE.test(name) && !kinds.has(name)) kinds.set(name, kind);
+    }
+  }
+  const tests: KselftestTest[] = [...kinds].map(([name, kind]) => ({
+    name,
+    kind,
+    default: kind === 'prog' || kind === 'custom' || kind === 'script',
+    nommu_blocker: nommuBlocker(dir, name, kind),
+  }));
+  return { name: target, timeout_s: settingsTimeout(dir), tests };
+}
+
+/** Every target with its tests (GET /v1/kselftests). */
+export function readTargets(tree: string): KselftestTarget[] {
+  return listTargets(tree)
+    .map((t) => readTarget(tree, t))
+    .filter((t): t is KselftestTarget => t !== null);
+}
+
+/**
+ * Features of a test's source that need an MMU, in the order checked; the first match is the
+ * reason. Patterns are on the C source with comments left in, so they err toward "needs MMU".
+ */
+const MMU_FEATURES: [RegExp, string][] = [
+  [/\bfork\s*\(/, 'calls fork()'],
+  [/#include\s+["<](\.\.\/)*kselftest_harness\.h[">]/, 'kselftest_harness.h forks for every test'],
+  [/\buserfaultfd\b|\bUFFDIO_/, 'uses userfaultfd'],
+  [/\bmprotect\s*\(|\bpkey_(alloc|mprotect)\b/, 'changes page protections (mprotect/pkeys)'],
+  [/\bmremap\s*\(/, 'uses mremap()'],
+  [/\bMAP_FIXED(_NOREPLACE)?\b/, 'maps at fixed addresses (MAP_FIXED)'],
+  [/\bmadvise\s*\(|\bprocess_madvise\b/, 'uses madvise()'],
+  [/\/proc\/[^"]*\/pagemap|\bPAGEMAP_SCAN\b|soft_dirty|clear_refs/, 'reads page tables (pagemap, soft-dirty)'],
+  [/\bmlock2?\s*\(|\bmlockall\s*\(/, 'locks memory (mlock)'],
+  [/\bMAP_HUGETLB\b|hugetlbfs|transparent_hugepage|\bMADV_HUGEPAGE\b/, 'needs huge pages (THP/hugetlb)'],
+  [/\bmemfd_secret\b/, 'uses memfd_secret'],
+  [/\bMADV_MERGEABLE\b|\/sys\/kernel\/mm\/ksm/, 'uses KSM'],
+];
+
+/** Why a test cannot run on no-MMU, or null (heuristic; see the module comment). */
+export function nommuBlocker(dir: string, name: string, kind: TestKind): string | null {
+  if (kind === 'script') return 'shell script: needs a shell in the rootfs (busybox), not there yet';
+  const sources = [`${name}.c`, `${name}.S`].map((f) => path.join(dir, f)).filter((f) => existsSync(f));
+  if (sources.length === 0) {
+    // Built from other sources (pkey tests' _64 suffix, custom rules): judge by the stem if any.
+    const stem = name.replace(/_(32|64)$/, '');
+    if (stem !== name && existsSync(path.join(dir, `${stem}.c`))) return nommuBlocker(dir, stem, kind);
+    return null;
+  }
+  let text = '';
+  for (const f of sources) {
+    try {
+      if (statSync(f).size < 4 * 1024 * 1024) text += readFileSync(f, 'utf8');
+    } catch {
+      /* unreadable: judge by the rest */
+    }
+  }
+  for (const [re, why] of MMU_FEATURES) if (re.test(text)) return why;
+  return null;
+}
+
+/** Directory names under tools/testing/selftests that hold a Makefile but are not in TARGETS. */
+export function unlistedTargets(tree: string): string[] {
+  const root = path.join(tree, SELFTESTS_DIR);
+  const listed = new Set(listTargets(tree));
+  try {
+    return readdirSync(root).filter((d) => !listed.has(d) && existsSync(path.join(root, d, 'Makefile')));
+  } catch {
+    return [];
+  }
+}
