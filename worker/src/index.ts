@@ -12,7 +12,12 @@ import { clearPartialSpares, prepareSpare } from './stages/source.js';
 import { JobAborted } from './errors.js';
 import { emptyTrash } from './exec.js';
 import { createProcessor } from './processor.js';
-import { reapCgroups } from './sandbox.js';
+import { reapCgroups, sandboxSelfTest } from './sandbox.js';
+import { ownedDir } from './stages/build.js';
+import { JOBS_DIR } from './paths.js';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import pino from 'pino';
 
 export { createProcessor } from './processor.js';
 
@@ -52,6 +57,13 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
   });
   const concurrency = opts.concurrency ?? Number(process.env.NOMMU_CI_CONCURRENCY ?? 1);
   const processor = createProcessor({ store: new JobStore(redis), redis, running, log, jobsDir: opts.jobsDir });
+  const selftestDir = path.join(opts.jobsDir ?? JOBS_DIR, `.selftest-${process.pid}`);
+  ownedDir(selftestDir);
+  try {
+    await sandboxSelfTest(selftestDir);
+  } finally {
+    rmSync(selftestDir, { recursive: true, force: true });
+  }
   emptyTrash(); // left by a worker that was killed
   reapCgroups();
   await clearPartialSpares();
@@ -85,7 +97,8 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const w = await startWorker({ queueName: process.env.NOMMU_CI_QUEUE });
+  const logger = pino({ name: 'nommu-ci-worker', level: process.env.LOG_LEVEL ?? 'info' });
+  const w = await startWorker({ queueName: process.env.NOMMU_CI_QUEUE, log: (m) => logger.info(m) });
   console.error(`nommu-ci worker: pid ${process.pid}, concurrency ${Number(process.env.NOMMU_CI_CONCURRENCY ?? 1)}, queue ${process.env.NOMMU_CI_QUEUE ?? QUEUE_NAME}`);
   let stopping = false;
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {

@@ -73,6 +73,8 @@ export interface SandboxResult {
   killed: 'timeout' | 'abort' | null;
   /** The memory cgroup saw an OOM kill. */
   oom: boolean;
+  /** The sandbox could not be set up (its first words came from bwrap/setpriv/prlimit). */
+  setupError: string | null;
   ms: number;
 }
 
@@ -272,7 +274,11 @@ export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult>
   if (opts.signal?.aborted) onAbort();
   else opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const out = (b: Buffer): void => opts.onOutput?.(b);
+  let head = '';
+  const out = (b: Buffer): void => {
+    if (head.length < 512) head += b.toString('utf8', 0, Math.min(b.length, 512));
+    opts.onOutput?.(b);
+  };
   child.stdout.on('data', out);
   child.stderr.on('data', out);
   const res = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
@@ -289,7 +295,11 @@ export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult>
     oom = cg.oom();
     await cg.remove();
   }
-  return { ...res, killed, oom, ms: Date.now() - start };
+  // The sandbox itself failed to start (bwrap, setpriv or prlimit complained first): an
+  // infrastructure problem, not the job's.
+  const setup = /^(bwrap|setpriv|prlimit|nommu-ci): .*/m.exec(head);
+  const setupError = res.code !== 0 && !killed && setup && head.startsWith(setup[0]) ? setup[0] : null;
+  return { ...res, killed, oom, setupError, ms: Date.now() - start };
 }
 
 /** A sandbox result as a short phrase for messages: "exit 2", "killed (timeout)", "out of memory". */
@@ -299,4 +309,16 @@ export function describeExit(r: SandboxResult): string {
   if (r.signal) return `killed by ${r.signal}`;
   if (r.code === 125) return 'sandbox setup failed';
   return `exit ${r.code}`;
+}
+
+/** Throws (infrastructure) if the sandbox could not even start. */
+export function assertSandboxStarted(r: SandboxResult): void {
+  if (r.setupError) throw new Error(`sandbox failed to start: ${r.setupError}`);
+}
+
+/** Runs `true` in the sandbox: a worker that cannot sandbox must not take jobs. */
+export async function sandboxSelfTest(tmpDir: string): Promise<void> {
+  let out = '';
+  const r = await runSandboxed({ name: 'selftest', argv: ['true'], mounts: [], tmpDir, timeoutMs: 30_000, onOutput: (b) => (out += b.toString()) });
+  if (r.code !== 0) throw new Error(`the sandbox does not work on this host (${describeExit(r)}): ${out.trim().slice(0, 500)}`);
 }

@@ -248,6 +248,7 @@ describe.sequential('worker pipeline (real redis-server, real UML build, sandbox
     'fails at stage config naming the options that did not stick',
     async () => {
       const run = await runJob({ kunitconfig: SMALL, kconfig_add: ['CONFIG_NCI_NO_SUCH_OPTION=y', 'CONFIG_DEBUG_INFO_NONE=n'] });
+      console.log(`config job: ${run.record.state} ${run.record.stage}: ${run.record.message}`);
       expect(run.record.state).toBe('failed');
       expect(run.record.stage).toBe('config');
       expect(run.record.message).toContain('CONFIG_NCI_NO_SUCH_OPTION=y (now: not set)');

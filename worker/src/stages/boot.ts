@@ -12,7 +12,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { KtapExtractor, KtapStream, type JobEvent, type KtapResult, type TestNode } from '@nommu-ci/shared';
 import { abortReason, JobAborted, StageError } from '../errors.js';
-import { describeExit, runSandboxed, type SandboxResult } from '../sandbox.js';
+import { assertSandboxStarted, describeExit, runSandboxed, type SandboxResult } from '../sandbox.js';
 
 export const CONSOLE_LIMIT = Number(process.env.NOMMU_CI_CONSOLE_LIMIT ?? 64 * 1024 * 1024);
 export const BOOT_IDLE_MS = Number(process.env.NOMMU_CI_BOOT_IDLE_S ?? 300) * 1000;
@@ -159,6 +159,7 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
     closeSync(fd);
   }
   if (partial) line(partial);
+  assertSandboxStarted(exit);
   const jobAbort = abortReason(o.signal);
   if (jobAbort?.why === 'cancel' || jobAbort?.why === 'shutdown') {
     flush();

@@ -15,10 +15,10 @@ import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { abortReason, JobAborted, StageError } from '../errors.js';
-import { mustRun, removeTree } from '../exec.js';
+import { mustRun, removeTree, runHost } from '../exec.js';
 import { withLock } from '../locks.js';
 import { BUILDS_DIR, CCACHE_DIR } from '../paths.js';
-import { describeExit, runSandboxed, SANDBOX_GID, SANDBOX_UID, type Mount, type SandboxResult } from '../sandbox.js';
+import { assertSandboxStarted, describeExit, runSandboxed, SANDBOX_GID, SANDBOX_UID, type Mount, type SandboxResult } from '../sandbox.js';
 import { configure, readDotConfig, type DotConfig, type Fragment } from './config.js';
 
 export const BUILD_JOBS = Number(process.env.NOMMU_CI_BUILD_JOBS ?? os.availableParallelism());
@@ -88,6 +88,7 @@ export async function kmake(o: KmakeOptions): Promise<KmakeResult> {
     },
   });
   if (partial) tail = tail.concat(partial).slice(-30);
+  assertSandboxStarted(r);
   let abort: JobAborted | null = null;
   if (r.killed === 'abort') abort = abortReason(o.signal) ?? new JobAborted('cancel');
   if (r.killed === 'timeout') abort = new JobAborted('timeout');
@@ -108,7 +109,8 @@ export async function build(o: Omit<KmakeOptions, 'targets'>): Promise<void> {
 export async function ensureCcache(): Promise<void> {
   mkdirSync(CCACHE_DIR, { recursive: true });
   if (process.getuid?.() !== 0) return;
-  await mustRun(['find', CCACHE_DIR, '(', '!', '-uid', String(SANDBOX_UID), '-o', '!', '-gid', String(SANDBOX_GID), ')', '-exec', 'chown', '-h', `${SANDBOX_UID}:${SANDBOX_GID}`, '{}', '+']);
+  // Best effort: other builds (root's, on this host) add and remove files while find walks.
+  await runHost(['find', CCACHE_DIR, '(', '!', '-uid', String(SANDBOX_UID), '-o', '!', '-gid', String(SANDBOX_GID), ')', '-exec', 'chown', '-h', `${SANDBOX_UID}:${SANDBOX_GID}`, '{}', '+']);
 }
 
 /** A sandbox-owned empty directory. */

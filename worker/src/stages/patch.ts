@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { StageError, throwIfAborted } from '../errors.js';
-import { describeExit, runSandboxed } from '../sandbox.js';
+import { assertSandboxStarted, describeExit, runSandboxed } from '../sandbox.js';
 
 export interface Patch {
   /** 1-based position among the job's patches (cover letter excluded). */
@@ -269,6 +269,7 @@ export async function applyPatches(patches: Patch[], opts: ApplyOptions): Promis
     });
     opts.log(out);
     throwIfAborted(opts.signal);
+    assertSandboxStarted(r);
     if (r.code !== 0 || r.killed) {
       const errs = out.split('\n').filter((l) => /^(error|fatal):/.test(l) && !/^error: while searching for:/.test(l));
       const failed = errs.map((l) => /^error: patch failed: (.*):(\d+)$/.exec(l)).find((m) => m);
