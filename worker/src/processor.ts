@@ -11,7 +11,7 @@
  *    so BullMQ retries the job; the last attempt leaves state error.
  * Artifacts are stored whatever happened; the job's directory is removed at the end.
  */
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readFileSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -268,6 +268,9 @@ class JobRun {
         await this.enter('build');
         const jobBuild = path.join(this.dir, 'build');
         await copyBase(base.dir, jobBuild);
+        // kbuild rebuilds what is newer than its object: when the base was built during this
+        // job (after the patch was applied), the patched files must be made newer again.
+        touchPatched(viewDir, touched);
         await this.enter('config');
         this.configFile = path.join(jobBuild, '.config');
         const own = { ...common, srcDir: viewDir, buildDir: jobBuild, trusted: false, name: `${this.id}-build` };
@@ -378,5 +381,19 @@ class JobRun {
     await store.update(this.id, { timings: this.timings });
     await store.endTap(this.id, this.attempt, !final);
     if (final) await store.endEvents(this.id);
+  }
+}
+
+/** Sets the mtime of the files a patch wrote (new inodes in the view, never pristine ones) to now. */
+function touchPatched(viewDir: string, files: readonly string[]): void {
+  const now = new Date();
+  for (const f of files) {
+    const p = path.join(viewDir, f);
+    try {
+      const st = lstatSync(p);
+      if (st.isFile() && st.nlink === 1) utimesSync(p, now, now);
+    } catch {
+      // deleted or renamed away by the patch
+    }
   }
 }

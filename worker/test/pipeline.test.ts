@@ -14,7 +14,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FINAL_STATES, JobStore, loadCatalog, loadSeries, type JobEvent, type JobRecord, type KunitJobRequest } from '@nommu-ci/shared';
 import { startWorker } from '../src/index.js';
-import { JOBS_DIR } from '../src/paths.js';
+import { BUILDS_DIR, JOBS_DIR } from '../src/paths.js';
+import { mergeFragment } from '../src/stages/config.js';
 import { prepareSpare } from '../src/stages/source.js';
 import { lineOf, linePatch } from './patches.js';
 import { freshQueueName, makeQueue, startTestRedis, submitJob, tapLines, waitForState, type TestRedis } from './helpers.js';
@@ -160,6 +161,27 @@ describe.sequential('worker pipeline (real redis-server, real UML build, sandbox
       expect(readFileSync(path.join(kernel.path, TEST_FILE), 'utf8')).not.toContain('(patched)');
     },
     900_000,
+  );
+
+  it(
+    'rebuilds the patched files even when the base is built during the same job (after the patch was applied)',
+    async () => {
+      // A fragment no base has yet, with the same .config as SMALL: a fresh base (ccache hits).
+      const fresh = `${SMALL}# CONFIG_NCI_FRESH_BASE_${Date.now()} is not set\n`;
+      const line = lineOf(TEST_FILE, 'Test the different ways of initialising a list.');
+      const patch = linePatch(TEST_FILE, line, ['\tthis is not C either;'], 'list-test: break the build under a fresh base');
+      const run = await runJob({ kunitconfig: fresh, patch });
+      console.log(`fresh-base job: ${run.ms} ms, stages ${JSON.stringify(run.record.timings.stages)}`);
+      try {
+        expect(run.record.stage).toBe('build');
+        expect(run.record.message).toMatch(/list-test\.c:\d+:\d+: error:/);
+      } finally {
+        for (const d of readdirSync(BUILDS_DIR).filter((n) => n.includes(createHash('sha256').update(mergeFragment(kernel.path, { kunitconfig: fresh, mmu: true }).text).digest('hex').slice(0, 16)))) {
+          rmSync(path.join(BUILDS_DIR, d), { recursive: true, force: true });
+        }
+      }
+    },
+    1_800_000,
   );
 
   it(
