@@ -48,6 +48,8 @@ export interface PrepareOptions {
   jobs?: number;
   /** Also run our own test programs (kernel-images/rootfs/init/selftest.c) as target `nommu-ci` first: tests of the runner itself. */
   selftestPrograms?: readonly string[];
+  /** Their per-test timeout (default: the request's test_timeout_s, else 10 s). */
+  selftestTimeoutS?: number;
 }
 
 export interface PreparedKselftest {
@@ -144,7 +146,7 @@ export async function prepareKselftest(o: PrepareOptions): Promise<PreparedKself
   const failed = new Map(built.failed.map((f) => [`${f.target}:${f.test}`, f]));
 
   const plan: PlanEntry[] = [];
-  if (o.selftestPrograms && o.selftestPrograms.length > 0) plan.push(...selftestEntries(init, o.selftestPrograms, o.request.test_timeout_s ?? 10));
+  if (o.selftestPrograms && o.selftestPrograms.length > 0) plan.push(...selftestEntries(init, o.selftestPrograms, o.selftestTimeoutS ?? o.request.test_timeout_s ?? 10));
   const skipped: TestNode[] = [];
   for (const s of selected) {
     const timeout_s = timeoutOf(o.request, s.target);
