@@ -109,7 +109,8 @@ function expand(vars: Map<string, string[]>, name: string, seen = new Set<string
   if (seen.has(name)) return [];
   seen.add(name);
   const out: string[] = [];
-  for (const w of vars.get(name) ?? []) {
+  for (const raw of vars.get(name) ?? []) {
+    const w = raw.replace(/^\$[({]OUTPUT[)}]\//, '');
     const ref = /^\$[({]([A-Za-z_][A-Za-z0-9_]*)[)}]$/.exec(w);
     if (ref) out.push(...expand(vars, ref[1]!, seen));
     else if (!w.includes('$') && !w.includes('%')) out.push(w);
@@ -139,8 +140,7 @@ export function readTarget(tree: string, target: string): KselftestTarget | null
   for (const kind of KIND_ORDER) {
     const v = Object.keys(VARS).find((k) => VARS[k] === kind)!;
     for (const w of expand(vars, v)) {
-      const name = w.replace(/^\$\(OUTPUT\)\//, '');
-      if (TEST_RE.test(name) && !kinds.has(name)) kinds.set(name, kind);
+      if (TEST_RE.test(w) && !kinds.has(w)) kinds.set(w, kind);
     }
   }
   const tests: KselftestTest[] = [...kinds].map(([name, kind]) => ({

@@ -1,0 +1,119 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCatalog } from '@nommu-ci/shared';
+import { listTargets, makeVariables, nommuBlocker, readTarget, SELFTESTS_DIR } from './targets.js';
+import { formatPlan } from './rootfs.js';
+import { kselftestFragment, kselftestKconfig } from './kconfig.js';
+
+let tree: string;
+
+beforeAll(() => {
+  tree = mkdtempSync(path.join(os.tmpdir(), 'nommu-ci-targets-'));
+  const st = path.join(tree, SELFTESTS_DIR);
+  mkdirSync(path.join(st, 'alpha'), { recursive: true });
+  mkdirSync(path.join(st, 'sub/beta'), { recursive: true });
+  mkdirSync(path.join(st, 'unlisted'), { recursive: true });
+  writeFileSync(path.join(st, 'Makefile'), 'TARGETS += alpha\nTARGETS += sub/beta\nTARGETS += gone\n# TARGETS += commented\nTARGETS += ../evil\n');
+  writeFileSync(
+    path.join(st, 'alpha/Makefile'),
+    [
+      '# comment TEST_GEN_PROGS += not_me',
+      'TEST_GEN_PROGS := one two \\',
+      '\tthree',
+      'ifeq ($(ARCH),x86_64)',
+      'TEST_GEN_PROGS += x86only',
+      'else',
+      'TEST_GEN_PROGS += otherarch',
+      'endif',
+      'EXTRA = ext1 ext2',
+      'TEST_GEN_PROGS_EXTENDED = $(EXTRA) $(OUTPUT)/ext3',
+      'TEST_GEN_FILES += helper $(patsubst %,%_64,$(X)) one',
+      'TEST_PROGS := run.sh',
+      'TEST_CUSTOM_PROGS := $(OUTPUT)/custom',
+      'include ../lib.mk',
+      '$(OUTPUT)/one: LDLIBS += -lpthread',
+      '\t$(CC) -o $@ $^',
+    ].join('\n'),
+  );
+  writeFileSync(path.join(st, 'alpha/settings'), 'timeout=120\n');
+  writeFileSync(path.join(st, 'alpha/one.c'), 'int main(void) { return 0; }\n');
+  writeFileSync(path.join(st, 'alpha/two.c'), '#include <unistd.h>\nint main(void) { return fork(); }\n');
+  writeFileSync(path.join(st, 'alpha/three.c'), '#include "../kselftest_harness.h"\nTEST(x) {}\nTEST_HARNESS_MAIN\n');
+  writeFileSync(path.join(st, 'alpha/helper.c'), 'int main(void) { mremap(0, 0, 0, 0); return vfork(); }\n');
+  writeFileSync(path.join(st, 'sub/beta/Makefile'), 'TEST_GEN_PROGS = b\ninclude ../../lib.mk\n');
+  writeFileSync(path.join(st, 'unlisted/Makefile'), 'TEST_GEN_PROGS = u\n');
+});
+afterAll(() => rmSync(tree, { recursive: true, force: true }));
+
+describe('kselftest targets', () => {
+  it('lists TARGETS that exist, never outside the tree', () => {
+    expect(listTargets(tree)).toEqual(['alpha', 'sub/beta']);
+    expect(readTarget(tree, '../evil')).toBeNull();
+    expect(readTarget(tree, 'gone')).toBeNull();
+  });
+
+  it('reads the test variables with continuations, both branches, references, $(OUTPUT)/', () => {
+    const t = readTarget(tree, 'alpha')!;
+    expect(t.timeout_s).toBe(120);
+    expect(t.tests.map((x) => `${x.name}:${x.kind}:${x.default}`)).toEqual([
+      'one:prog:true',
+      'two:prog:true',
+      'three:prog:true',
+      'x86only:prog:true',
+      'otherarch:prog:true',
+      'custom:custom:true',
+      'run.sh:script:true',
+      'ext1:extended:false',
+      'ext2:extended:false',
+      'ext3:extended:false',
+      'helper:file:false',
+    ]);
+    expect(readTarget(tree, 'sub/beta')!.timeout_s).toBe(45);
+    expect(makeVariables('A = 1\nA += 2\n\tA += recipe\n').get('A')).toEqual(['1', '2']);
+  });
+
+  it('no-MMU heuristic: fork, the harness, mm interfaces, scripts', () => {
+    const t = readTarget(tree, 'alpha')!;
+    const why = Object.fromEntries(t.tests.map((x) => [x.name, x.nommu_blocker]));
+    expect(why.one).toBeNull();
+    expect(why.two).toMatch(/fork/);
+    expect(why.three).toMatch(/harness/);
+    expect(why.helper).toMatch(/mremap/);
+    expect(why['run.sh']).toMatch(/shell/);
+    expect(nommuBlocker(path.join(tree, SELFTESTS_DIR, 'alpha'), 'x86only', 'prog')).toBeNull();
+  });
+
+  const real = loadCatalog()[0]!;
+  it.skipIf(!real.available)('the real tree: timers and mm as measured', () => {
+    const targets = listTargets(real.path);
+    expect(targets).toEqual(expect.arrayContaining(['timers', 'mm', 'proc', 'futex']));
+    const timers = readTarget(real.path, 'timers')!;
+    expect(timers.tests.filter((t) => t.default).map((t) => t.name)).toEqual([
+      'posix_timers', 'nanosleep', 'nsleep-lat', 'set-timer-lat', 'mqueue-lat', 'inconsistency-check', 'raw_skew', 'threadtest', 'rtcpie',
+    ]);
+    const mm = readTarget(real.path, 'mm')!;
+    expect(mm.tests.find((t) => t.name === 'mremap_dontunmap')).toMatchObject({ kind: 'file', default: false });
+    expect(mm.tests.filter((t) => t.default).every((t) => t.kind === 'script')).toBe(true);
+  });
+});
+
+describe('plan and Kconfig', () => {
+  it('formats plan lines init reads: tabs and newlines in reasons cannot break a line', () => {
+    expect(formatPlan([
+      { target: 'mm', test: 'a', timeout_s: 45, program: '/x' },
+      { target: 'mm', test: 'b', timeout_s: 45, skip: 'build failed:\tx\ny', details: ['d1', '', 'd\t2'] },
+    ])).toBe('mm\ta\t45\nmm\tb\t45\tbuild failed: x y\td1\td 2\n');
+  });
+
+  it('the fragment has hostfs and the mounts init needs; no-MMU drops MMU-only lines', () => {
+    expect(kselftestKconfig(true)).toEqual(expect.arrayContaining(['CONFIG_HOSTFS=y', 'CONFIG_DEVTMPFS=y', 'CONFIG_TMPFS=y', 'CONFIG_PROC_FS=y', 'CONFIG_BINFMT_ELF=y']));
+    expect(kselftestKconfig(false)).not.toContain('CONFIG_USERFAULTFD=y');
+    const f = kselftestFragment({ mmu: false, kconfig_add: ['CONFIG_DEBUG_VM=y', '# CONFIG_HOSTFS is not set'] });
+    expect(f.options.get('CONFIG_MMU')).toBe('n');
+    expect(f.options.get('CONFIG_DEBUG_VM')).toBe('y');
+    expect(f.options.get('CONFIG_HOSTFS')).toBe('n');
+    expect(kselftestFragment({ mmu: true }).hash).not.toBe(kselftestFragment({ mmu: false }).hash);
+  });
+});
