@@ -11,7 +11,9 @@
  *
  * Per-test timeout: the request's test_timeout_s, else the target's `settings` timeout, where
  * kselftest's 0 ("none") and anything over MAX_TEST_TIMEOUT_S become MAX_TEST_TIMEOUT_S (a
- * target's timeout is meant for its whole run_tests, e.g. mm's 900 s; ours is per program).
+ * target's timeout is meant for its whole run_tests, e.g. mm's 900 s; ours is per program). It
+ * stays under the boot stage's idle timeout (NOMMU_CI_BOOT_IDLE_S, 300 s), so a silent test is
+ * killed by init, which reports it, before the boot stage gives up on the kernel.
  */
 import path from 'node:path';
 import type { TestNode } from '@nommu-ci/shared';
@@ -24,7 +26,7 @@ import { readTarget, type KselftestTarget, type KselftestTest } from './targets.
 
 export { kselftestFragment, kselftestKconfig } from './kconfig.js';
 
-export const MAX_TEST_TIMEOUT_S = Number(process.env.NOMMU_CI_KSELFTEST_MAX_TEST_TIMEOUT_S ?? 300);
+export const MAX_TEST_TIMEOUT_S = Number(process.env.NOMMU_CI_KSELFTEST_MAX_TEST_TIMEOUT_S ?? 240);
 
 export interface PrepareOptions {
   request: KselftestJobRequest;
@@ -67,6 +69,11 @@ export interface PreparedKselftest {
   skipped: TestNode[];
   /** Everything init will report, in order. */
   plan: PlanEntry[];
+  /**
+   * The boot stage's idle timeout must exceed the longest per-test timeout (a test may print
+   * nothing until init kills it): pass this as boot()'s idleMs, or the larger of it and the default.
+   */
+  idleMs: number;
 }
 
 function timeoutOf(req: KselftestJobRequest, t: KselftestTarget): number {
@@ -172,5 +179,6 @@ export async function prepareKselftest(o: PrepareOptions): Promise<PreparedKself
     bootArgs: rootfsBootArgs(),
     skipped,
     plan,
+    idleMs: (Math.max(0, ...plan.map((e) => e.timeout_s)) + 60) * 1000,
   };
 }

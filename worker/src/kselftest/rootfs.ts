@@ -133,8 +133,12 @@ export function rootfsBootArgs(memMiB = 1024): string[] {
   return [
     `mem=${memMiB}M`,
     'console=tty',
-    // Only warnings and worse on the console: userspace's KTAP stays in one piece.
-    'quiet',
+    // con0 is the console (stdout); the other UML consoles default to xterm, which is not there.
+    'con=none',
+    'con0=fd:0,fd:1',
+    // Warnings and worse on the console (WARN, BUG, oops, panic); info chatter such as segfault
+    // reports stays in the log buffer and out of the KTAP.
+    'loglevel=5',
     'root=/dev/root',
     'rootfstype=hostfs',
     `hostfs=${ROOTFS_MOUNT}`,
