@@ -35,7 +35,7 @@ import { JobAborted, StageError, throwIfAborted } from './errors.js';
 import { removeTree } from './exec.js';
 import { JOBS_DIR } from './paths.js';
 import { boot } from './stages/boot.js';
-import { baseDir, build, copyBase, ensureBase, ownedDir, type BaseSpec } from './stages/build.js';
+import { baseDir, build, collectBases, copyBase, ensureBase, ownedDir, type BaseSpec } from './stages/build.js';
 import { affectsConfig, configure, mergeFragment, readDotConfig, type DotConfig } from './stages/config.js';
 import { applyPatches, checkPatch, splitPatches } from './stages/patch.js';
 import { makeView, prepareSpare, pickKernel, seriesLabel, seriesTree } from './stages/source.js';
@@ -193,6 +193,7 @@ class JobRun {
     }
     if (!this.deps.keepJobDirs) await removeTree(this.dir).catch(() => undefined);
     if (this.spareFor) prepareSpare(this.spareFor);
+    void collectBases().catch(() => undefined);
     if (rethrow) throw rethrow;
   }
 

@@ -11,7 +11,7 @@
  *    mtimes, and the tree is /src and the build /build in both builds, so kbuild's recorded
  *    paths and commands match and only what the patch touched is rebuilt.
  */
-import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { abortReason, JobAborted, StageError } from '../errors.js';
@@ -148,7 +148,10 @@ export async function ensureBase(
 ): Promise<BaseResult> {
   const dir = baseDir(spec);
   const done = (): boolean => existsSync(path.join(dir, COMPLETE)) && existsSync(path.join(dir, 'linux'));
-  if (done()) return { dir, dot: readDotConfig(path.join(dir, '.config')), built: false };
+  if (done()) {
+    markUsed(dir);
+    return { dir, dot: readDotConfig(path.join(dir, '.config')), built: false };
+  }
   return withLock(
     dir,
     o.signal,
@@ -180,4 +183,66 @@ export async function copyBase(base: string, dest: string): Promise<void> {
   await removeTree(dest);
   mkdirSync(path.dirname(dest), { recursive: true });
   await mustRun(['cp', '-a', '--reflink=auto', base, dest]);
+}
+
+/** Records a base's last use (its stamp's mtime): the GC removes the least recently used. */
+function markUsed(dir: string): void {
+  const now = new Date();
+  try {
+    utimesSync(path.join(dir, COMPLETE), now, now);
+  } catch {
+    /* removed meanwhile */
+  }
+}
+
+export const MAX_BASES = Number(process.env.NOMMU_CI_MAX_BASES ?? 24);
+/** A base used within this long is never collected (a job may be about to copy or boot it). */
+const GC_GRACE_MS = 3600_000;
+
+/**
+ * Keeps at most MAX_BASES complete base build directories (about 100 MB each for a small
+ * config), removing the least recently used ones that no job has used for an hour and that
+ * nobody holds the lock of. Incomplete ones older than a day (a crashed build) go too.
+ */
+export async function collectBases(opts: { dir?: string; max?: number; now?: number } = {}): Promise<string[]> {
+  const root = opts.dir ?? BUILDS_DIR;
+  const max = opts.max ?? MAX_BASES;
+  const now = opts.now ?? Date.now();
+  let names: string[];
+  try {
+    names = readdirSync(root).filter((n) => !n.endsWith('.lock'));
+  } catch {
+    return [];
+  }
+  const entries = names.map((n) => {
+    const dir = path.join(root, n);
+    let used = 0;
+    let complete = true;
+    try {
+      used = statSync(path.join(dir, COMPLETE)).mtimeMs;
+    } catch {
+      complete = false;
+      try {
+        used = statSync(dir).mtimeMs;
+      } catch {
+        used = now;
+      }
+    }
+    return { dir, used, complete };
+  });
+  const victims = [
+    ...entries.filter((e) => !e.complete && now - e.used > 24 * 3600_000),
+    ...entries
+      .filter((e) => e.complete)
+      .sort((a, b) => b.used - a.used)
+      .slice(max)
+      .filter((e) => now - e.used > GC_GRACE_MS),
+  ];
+  const removed: string[] = [];
+  for (const v of victims) {
+    if (existsSync(`${v.dir}.lock`)) continue; // being built or checked right now
+    await removeTree(v.dir).catch(() => undefined);
+    removed.push(v.dir);
+  }
+  return removed;
 }
