@@ -91,14 +91,17 @@ export async function makeView(tree: string, dest: string, touched: readonly str
     for (let i = 1; i <= parts.length; i++) {
       const d = path.join(dest, ...parts.slice(0, i));
       if (!d.startsWith(dest + '/')) break;
-      if (!existsSync(d)) break; // git apply creates the rest, inside the last one we own
+      let st;
+      try {
+        st = lstatSync(d);
+      } catch {
+        break; // git apply creates the rest, inside the last one we own
+      }
+      if (!st.isDirectory()) break; // a symlink (git apply refuses to go through it) or a file
       dirs.add(d);
     }
   }
-  for (const d of dirs) {
-    const st = lstatSync(d);
-    if (st.isDirectory() && !st.isSymbolicLink()) chownSync(d, SANDBOX_UID, SANDBOX_GID);
-  }
+  for (const d of dirs) chownSync(d, SANDBOX_UID, SANDBOX_GID);
 }
 
 /*
