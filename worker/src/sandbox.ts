@@ -79,6 +79,8 @@ export interface SandboxResult {
 }
 
 const isRoot = (): boolean => process.getuid?.() === 0;
+/** Where a cgroup v2-only host mounts its hierarchy (here: v1 controllers, so v1 is used). */
+const CGROUP2 = '/sys/fs/cgroup';
 
 /** The read-only host pieces a toolchain needs: /usr (merged-/usr Debian) and a few files of /etc. */
 function baseArgs(): string[] {
@@ -100,22 +102,39 @@ function baseArgs(): string[] {
 
 /** Memory + pids cgroups (v1) for one sandbox run; null where we cannot create them (not root). */
 class Cgroup {
-  private constructor(private readonly dirs: { memory?: string; pids?: string }) {}
+  private constructor(private readonly dirs: { memory?: string; pids?: string; unified?: string }) {}
 
   static create(name: string, limits: Limits): Cgroup | null {
     if (!isRoot()) return null;
-    const dirs: { memory?: string; pids?: string } = {};
+    const dirs: { memory?: string; pids?: string; unified?: string } = {};
     const safe = name.replace(/[^A-Za-z0-9_.-]/g, '_');
     try {
+      if (existsSync(path.join(CGROUP2, 'cgroup.controllers'))) {
+        // cgroup v2 only (current Debian): one directory, controllers enabled on the way down.
+        const parent = path.join(CGROUP2, 'nommu-ci');
+        mkdirSync(parent, { recursive: true });
+        for (const sc of [path.join(CGROUP2, 'cgroup.subtree_control'), path.join(parent, 'cgroup.subtree_control')]) {
+          try {
+            writeFileSync(sc, '+memory +pids');
+          } catch {
+            /* already on, or not available */
+          }
+        }
+        const d = path.join(parent, safe);
+        mkdirSync(d, { recursive: true });
+        if (existsSync(path.join(d, 'memory.max'))) writeFileSync(path.join(d, 'memory.max'), String(limits.memoryBytes));
+        if (existsSync(path.join(d, 'pids.max'))) writeFileSync(path.join(d, 'pids.max'), String(limits.nproc));
+        dirs.unified = d;
+      }
       const mem = '/sys/fs/cgroup/memory';
-      if (existsSync(path.join(mem, 'cgroup.procs'))) {
+      if (!dirs.unified && existsSync(path.join(mem, 'cgroup.procs'))) {
         const d = path.join(mem, 'nommu-ci', safe);
         mkdirSync(d, { recursive: true });
         writeFileSync(path.join(d, 'memory.limit_in_bytes'), String(limits.memoryBytes));
         dirs.memory = d;
       }
       const pids = '/sys/fs/cgroup/pids';
-      if (existsSync(path.join(pids, 'cgroup.procs'))) {
+      if (!dirs.unified && existsSync(path.join(pids, 'cgroup.procs'))) {
         const d = path.join(pids, 'nommu-ci', safe);
         mkdirSync(d, { recursive: true });
         writeFileSync(path.join(d, 'pids.max'), String(limits.nproc));
@@ -124,11 +143,15 @@ class Cgroup {
     } catch {
       // A host without writable cgroups still gets rlimits and the namespace kill.
     }
-    return dirs.memory || dirs.pids ? new Cgroup(dirs) : null;
+    return dirs.memory || dirs.pids || dirs.unified ? new Cgroup(dirs) : null;
+  }
+
+  private all(): string[] {
+    return [this.dirs.memory, this.dirs.pids, this.dirs.unified].filter((d): d is string => !!d);
   }
 
   procsFiles(): string[] {
-    return [this.dirs.memory, this.dirs.pids].filter((d): d is string => !!d).map((d) => path.join(d, 'cgroup.procs'));
+    return this.all().map((d) => path.join(d, 'cgroup.procs'));
   }
 
   pids(): number[] {
@@ -154,9 +177,14 @@ class Cgroup {
   }
 
   oom(): boolean {
-    if (!this.dirs.memory) return false;
+    const f = this.dirs.memory
+      ? path.join(this.dirs.memory, 'memory.oom_control')
+      : this.dirs.unified
+        ? path.join(this.dirs.unified, 'memory.events')
+        : null;
+    if (!f) return false;
     try {
-      const m = /oom_kill (\d+)/.exec(readFileSync(path.join(this.dirs.memory, 'memory.oom_control'), 'utf8'));
+      const m = /oom_kill (\d+)/.exec(readFileSync(f, 'utf8'));
       return !!m && Number(m[1]) > 0;
     } catch {
       return false;
@@ -167,8 +195,8 @@ class Cgroup {
     for (let i = 0; i < 50; i++) {
       this.killAll();
       let left = false;
-      for (const d of [this.dirs.memory, this.dirs.pids]) {
-        if (!d || !existsSync(d)) continue;
+      for (const d of this.all()) {
+        if (!existsSync(d)) continue;
         try {
           rmdirSync(d);
         } catch {
@@ -186,7 +214,7 @@ class Cgroup {
  * bwrap --die-with-parent killed their processes, nothing removed the directories.
  */
 export function reapCgroups(): void {
-  for (const root of ['/sys/fs/cgroup/memory/nommu-ci', '/sys/fs/cgroup/pids/nommu-ci']) {
+  for (const root of ['/sys/fs/cgroup/memory/nommu-ci', '/sys/fs/cgroup/pids/nommu-ci', path.join(CGROUP2, 'nommu-ci')]) {
     let names: string[];
     try {
       names = readdirSync(root);
