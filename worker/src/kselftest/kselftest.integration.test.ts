@@ -12,7 +12,7 @@
 import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CACHE_DIR, KtapExtractor, KtapStream, loadCatalog, summarize, type KtapResult, type TestNode } from '@nommu-ci/shared';
+import { CACHE_DIR, KtapExtractor, KtapStream, loadCatalog, type KtapResult, type TestNode } from '@nommu-ci/shared';
 import { removeTree } from '../exec.js';
 import { runSandboxed, type SandboxResult } from '../sandbox.js';
 import { ensureBase, ownedDir } from '../stages/build.js';
@@ -98,7 +98,8 @@ beforeAll(async () => {
 }, 1_800_000);
 
 afterAll(async () => {
-  if (result && summarize(result.tests).failed === 0 && !process.env.NOMMU_CI_KEEP_TEST_DIRS) await removeTree(jobDir);
+  // NOMMU_CI_KEEP_TEST_DIRS=1 keeps console.log, build.log and the rootfs for a look.
+  if (!process.env.NOMMU_CI_KEEP_TEST_DIRS) await removeTree(jobDir);
 });
 
 const child = (n: TestNode | undefined, name: string): TestNode => {
