@@ -20,7 +20,8 @@
  *         # <output of a test that prints no TAP>          <- becomes the test's diagnostics
  *         ok 1 <test>
  *             TAP version 13                               <- a test's own TAP, indented, with
- *             # Subtest: <test>                               a header naming it
+ *             # Subtest: <test>                               a header naming it (a version line
+ *                                                             is added if it starts with its plan)
  *             1..3
  *             ok 1 ...
  *         ok 2 <test>
@@ -285,7 +286,20 @@ static void out_line(struct capture *c, char *line)
 			emit(IND_TEST "# Subtest: %s", c->name);
 			return;
 		}
-		emit(IND_TARGET "# %s", line);
+		if (!strncmp(line, "1..", 3) && line[3] >= '0' && line[3] <= '9') {
+			/* TAP without a version line (kselftest.h's plan without ksft_print_header()). */
+			c->tap = 1;
+			emit(IND_TEST "TAP version 13");
+			emit(IND_TEST "# Subtest: %s", c->name);
+			c->plan_seen = 1;
+			emit(IND_TEST "%s", line);
+			return;
+		}
+		/* Already a diagnostic: as it is, unless it would be read as a subtest header. */
+		if (line[0] == '#' && strncmp(line, "# Subtest:", 10))
+			emit(IND_TARGET "%s", line);
+		else
+			emit(IND_TARGET "# %s", line);
 		return;
 	}
 	/* TAP mode: the test's top level (column 0) is nested at IND_TEST. */

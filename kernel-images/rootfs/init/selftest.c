@@ -4,6 +4,7 @@
  * (installed under several names in the rootfs, target `nommu-ci`):
  *   tap-pass    TAP with 3 passing results and a skipped one, exit 0
  *   tap-fail    TAP with one failing result, exit 1
+ *   tap-noversion  a line, then TAP without a version line (plan first, as mremap_test), exit 0
  *   tap-crash   TAP plan 1..3, one result, then SIGSEGV
  *   plain-pass  no TAP, two lines of output, exit 0
  *   exit-fail   no TAP, exit 3
@@ -32,6 +33,10 @@ int main(int argc, char **argv)
 	if (!strcmp(name, "tap-fail")) {
 		printf("TAP version 13\n1..2\nok 1 good\n# bad: expected 1, got 2\nnot ok 2 bad\n");
 		return 1;
+	}
+	if (!strcmp(name, "tap-noversion")) {
+		printf("# Test configs: none\n1..2\nok 1 one\nok 2 two\n");
+		return 0;
 	}
 	if (!strcmp(name, "tap-crash")) {
 		printf("TAP version 13\n1..3\nok 1 before\n");

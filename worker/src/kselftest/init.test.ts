@@ -68,6 +68,7 @@ describe('init KTAP', () => {
     expect(own.children.map((c) => [c.name, c.status])).toEqual([
       ['tap-pass', 'pass'],
       ['tap-fail', 'fail'],
+      ['tap-noversion', 'pass'],
       ['tap-crash', 'fail'],
       ['plain-pass', 'pass'],
       ['exit-fail', 'fail'],
@@ -90,6 +91,13 @@ describe('init KTAP', () => {
     expect(child(tapPass, 'first').diagnostics).toContain('# checking things');
     const tapFail = child(own, 'tap-fail');
     expect(child(tapFail, 'bad').diagnostics).toContain('# bad: expected 1, got 2');
+    // TAP that starts with its plan (no version line) is nested too; what came before is the test's.
+    const noVersion = child(own, 'tap-noversion');
+    expect(noVersion.children.map((c) => [c.name, c.status])).toEqual([
+      ['one', 'pass'],
+      ['two', 'pass'],
+    ]);
+    expect(noVersion.diagnostics).toContain('# Test configs: none');
     // Crashed after one of three: the signal is a failing case of its own, so it counts.
     const crashNode = child(own, 'tap-crash');
     expect(crashNode.children.map((c) => [c.name, c.status])).toEqual([
@@ -119,7 +127,7 @@ describe('init KTAP', () => {
     expect(r.errors).toEqual(['nommu-ci.tap-crash: expected 3 tests, got 2']);
     // tap-crash's third planned case never reported: crashed.
     // tap-pass 3+1skip, tap-fail 1+1, tap-crash 1+1, plain-pass, exit-fail, skip, hang, tap-hang 1+1, bg, missing, nobuild; other: plain-pass
-    expect(summarize(r.tests)).toEqual({ passed: 3 + 1 + 1 + 1 + 1 + 1 + 1, failed: 1 + 1 + 1 + 1 + 1 + 1, skipped: 1 + 1 + 1, crashed: 1 });
+    expect(summarize(r.tests)).toEqual({ passed: 3 + 1 + 2 + 1 + 1 + 1 + 1 + 1, failed: 1 + 1 + 1 + 1 + 1 + 1, skipped: 1 + 1 + 1, crashed: 1 });
   });
 
   it('times out a hanging test and goes on; a background child does not hold the run', () => {

@@ -27,7 +27,7 @@ export const TEST_ROOT = '/kselftest';
 /** Where boot must bind the rootfs directory inside the sandbox. */
 export const ROOTFS_MOUNT = '/rootfs';
 /** The programs of kernel-images/rootfs/init/selftest.c, by behaviour (see there). */
-export const SELFTEST_PROGRAMS = ['tap-pass', 'tap-fail', 'tap-crash', 'plain-pass', 'exit-fail', 'skip', 'hang', 'tap-hang', 'bg'] as const;
+export const SELFTEST_PROGRAMS = ['tap-pass', 'tap-fail', 'tap-noversion', 'tap-crash', 'plain-pass', 'exit-fail', 'skip', 'hang', 'tap-hang', 'bg'] as const;
 /** The target name our own test programs run under. */
 export const SELFTEST_TARGET = 'nommu-ci';
 
