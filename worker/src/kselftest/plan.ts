@@ -138,7 +138,7 @@ export async function prepareKselftest(o: PrepareOptions): Promise<PreparedKself
     if (build.length > 0) requests.push({ target: s.target.name, tests: build });
   }
   o.log(Buffer.from(`=== nommu-ci: kselftest: ${requests.map((r) => `${r.target} (${r.tests.length})`).join(', ') || 'nothing to build'}\n`));
-  const built = await buildTests({
+  const built = requests.length === 0 ? { outDirs: new Map<string, string>(), built: new Map(), failed: [], root: '' } : await buildTests({
     tree: o.srcDir,
     selection: requests,
     cacheKey: o.cacheKey,

@@ -117,3 +117,21 @@ describe('plan and Kconfig', () => {
     expect(kselftestFragment({ mmu: true }).hash).not.toBe(kselftestFragment({ mmu: false }).hash);
   });
 });
+
+describe('selection', () => {
+  it('default tests per target, named tests only for their target, bad names fail at config', async () => {
+    const { selectTests, prepareKselftest } = await import('./plan.js');
+    const sel = selectTests({ kind: 'kselftest', targets: ['alpha'], tests: ['sub/beta:b', 'alpha:helper'] }, tree);
+    expect(sel.map((s) => [s.target.name, s.tests.map((t) => t.name)])).toEqual([
+      ['alpha', ['helper']],
+      ['sub/beta', ['b']],
+    ]);
+    const def = selectTests({ kind: 'kselftest', targets: ['alpha'] }, tree);
+    expect(def[0]!.tests.map((t) => t.name)).toEqual(['one', 'two', 'three', 'x86only', 'otherarch', 'custom', 'run.sh']);
+    expect(() => selectTests({ kind: 'kselftest', targets: ['nope'] }, tree)).toThrow(/target "nope" does not exist/);
+    expect(() => selectTests({ kind: 'kselftest', targets: ['alpha'], tests: ['alpha:nope'] }, tree)).toThrow(/"alpha:nope": no such test/);
+    await expect(
+      prepareKselftest({ request: { kind: 'kselftest', targets: ['alpha'] }, srcDir: tree, cacheKey: null, jobDir: tree, tmpDir: tree, mmu: false, log: () => undefined, name: 'x' }),
+    ).rejects.toThrow(/no-MMU userspace/);
+  });
+});
