@@ -16,7 +16,7 @@ import { FINAL_STATES, JobStore, loadCatalog, loadSeries, type JobEvent, type Jo
 import { startWorker } from '../src/index.js';
 import { BUILDS_DIR, JOBS_DIR } from '../src/paths.js';
 import { mergeFragment } from '../src/stages/config.js';
-import { prepareSpare } from '../src/stages/source.js';
+import { hasSpare, prepareSpare } from '../src/stages/source.js';
 import { lineOf, linePatch } from './patches.js';
 import { freshQueueName, makeQueue, startTestRedis, submitJob, tapLines, waitForState, type TestRedis } from './helpers.js';
 
@@ -143,8 +143,7 @@ describe.sequential('worker pipeline (real redis-server, real UML build, sandbox
       const patch = linePatch(TEST_FILE, line, ['\t/* Test the different ways of initialising a list (patched). */'], 'list-test: reword a comment');
       // A long-running worker has a spare view ready (made in the background after a job).
       prepareSpare(kernel.path);
-      const spares = path.join(JOBS_DIR, '.spare');
-      for (let i = 0; i < 120 && !(existsSync(spares) && readdirSync(spares).some((n) => n.includes('-ready-'))); i++) {
+      for (let i = 0; i < 120 && !hasSpare(kernel.path); i++) {
         await new Promise((res) => setTimeout(res, 250));
       }
       const run = await runJob({ kunitconfig: SMALL, patch });

@@ -132,6 +132,15 @@ async function takeSpare(tree: string, dest: string): Promise<boolean> {
   return false;
 }
 
+/** Whether a spare view of `tree` is ready. */
+export function hasSpare(tree: string): boolean {
+  try {
+    return readdirSync(SPARES_DIR).some((n) => n.startsWith(`${spareKey(tree)}-ready-`));
+  } catch {
+    return false;
+  }
+}
+
 /** Makes a spare view of `tree` in the background, unless one is ready or being made. */
 export function prepareSpare(tree: string): void {
   const key = spareKey(tree);
