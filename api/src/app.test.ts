@@ -149,27 +149,27 @@ describe('live streams', () => {
     };
     await readUntil('attempt 2 follows\nKTAP version 1\n1..1\n');
     // The client is still connected; the kernel prints on.
-    await store.appendTap(id, 2, ['    KTAP version 1', '    # Subtest: list-kernel-test', 'ok 1 list-kernel-test']);
+    await store.appendTap(id, 2, ['    KTAP version 1', '    # Subtest: list-kunit-test', 'ok 1 list-kunit-test']);
     await store.endTap(id, 2, false);
-    await readUntil('ok 1 list-kernel-test\n');
+    await readUntil('ok 1 list-kunit-test\n');
     const rest = await reader.read();
     expect(rest.done).toBe(true);
     expect(text).toBe(
       'KTAP version 1\n1..1\n# nommu-ci: attempt 1 was lost (worker stopped); attempt 2 follows\nKTAP version 1\n1..1\n' +
-        '    KTAP version 1\n    # Subtest: list-kernel-test\nok 1 list-kernel-test\n',
+        '    KTAP version 1\n    # Subtest: list-kunit-test\nok 1 list-kunit-test\n',
     );
   });
 
   it('sends server-sent events and resumes after Last-Event-ID', async () => {
     const id = (await post({ kind: 'kunit', mmu: true })).json().id as string;
     await store.appendEvent(id, { type: 'state', state: 'building', stage: 'build', message: null });
-    await store.appendEvent(id, { type: 'test', path: ['list-kernel-test', 'list_test_list_init'], status: 'pass' });
+    await store.appendEvent(id, { type: 'test', path: ['list-kunit-test', 'list_test_list_init'], status: 'pass' });
     await store.endEvents(id);
     const all = await app.inject({ url: `/v1/jobs/${id}/events`, headers: { accept: 'text/event-stream' } });
     expect(all.headers['content-type']).toContain('text/event-stream');
     const ids = [...all.body.matchAll(/^id: (.+)$/gm)].map((m) => m[1]);
     expect(all.body).toMatch(/event: state\n/);
-    expect(all.body).toMatch(/event: test\ndata: \{"type":"test","path":\["list-kernel-test","list_test_list_init"\],"status":"pass"\}/);
+    expect(all.body).toMatch(/event: test\ndata: \{"type":"test","path":\["list-kunit-test","list_test_list_init"\],"status":"pass"\}/);
     expect(all.body).toMatch(/event: end\n/);
     const resumed = await app.inject({ url: `/v1/jobs/${id}/events`, headers: { accept: 'text/event-stream', 'last-event-id': ids[0]! } });
     expect(resumed.body).not.toMatch(/event: state/);
@@ -210,5 +210,28 @@ describe('boot-selftest jobs', () => {
     expect(bad.json().message).toContain('body.selftests: unknown "nope"');
     const kunitField = await post({ kind: 'boot-selftest', selftests: ['xarray'], filter_glob: 'x' });
     expect(kunitField.json().message).toContain('body.filter_glob: unknown field');
+  });
+});
+
+describe('kselftest jobs', () => {
+  it('are served by GET /v1/kselftests on the app', async () => {
+    const r = await app.inject('/v1/kselftests?target=timers');
+    expect(r.statusCode).toBe(200);
+    expect((r.json() as { name: string }[])[0]!.name).toBe('timers');
+  });
+
+  it('default to the MMU kernel; "mmu": false is a 422 saying why; bad names are 400s', async () => {
+    const ok = await post({ kind: 'kselftest', targets: ['timers'], tests: ['timers:nanosleep'] });
+    expect(ok.statusCode).toBe(202);
+    expect(await store.request((ok.json() as { id: string }).id)).toMatchObject({ kind: 'kselftest', mmu: true, targets: ['timers'] });
+    const nommu = await post({ kind: 'kselftest', targets: ['timers'], mmu: false });
+    expect(nommu.statusCode).toBe(422);
+    expect(nommu.json().message).toMatch(/body\.mmu: .*no-MMU kernel/);
+    const traversal = await post({ kind: 'kselftest', targets: ['../etc'] });
+    expect(traversal.statusCode).toBe(400);
+    expect(traversal.json().message).toContain('body.targets.0');
+    const noTargets = await post({ kind: 'kselftest', tests: ['mm:merge'] });
+    expect(noTargets.statusCode).toBe(400);
+    expect(noTargets.json().message).toContain('targets');
   });
 });

@@ -18,6 +18,7 @@ import { streamRoutes } from './routes/streams.js';
 import { kernelRoutes } from './routes/kernels.js';
 import { healthRoutes } from './routes/health.js';
 import { bootSelftestRoutes } from './routes/boot-selftests.js';
+import { kselftestRoutes } from './routes/kselftests.js';
 
 export interface AppDeps {
   redis: Redis;
@@ -71,6 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(jobRoutes);
   await app.register(runRoutes);
   await app.register(bootSelftestRoutes);
+  await app.register(kselftestRoutes);
   await app.register(streamRoutes);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app as unknown as FastifyInstance;

@@ -6,15 +6,18 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JobRecord, JobRequest } from '@nommu-ci/shared';
 import { ApiError, Client } from './client.js';
+import { runCommand } from './run.js';
 
 const USAGE = `usage:
   nommu-ci submit [--follow] [--no-mmu|--mmu] [--kernel NAME] [--patch FILE]
                   [--kunitconfig FILE] [--kconfig-add CONFIG_X=y ...] [--filter GLOB]
-                  [--selftest NAME ...] [--timeout SECONDS]
+                  [--selftest NAME ...] [--kselftest TARGET ... [--ktest TARGET:NAME ...]]
+                  [--timeout SECONDS]
   nommu-ci follow ID      stream KTAP and progress until the job ends
   nommu-ci status ID      print the job as JSON
   nommu-ci cancel ID
   nommu-ci kernels
+  nommu-ci run ...         a series against its base on both kernels (nommu-ci run --help)
 options: --server URL (default $NOMMU_CI_URL or http://127.0.0.1:8080)`;
 
 export const EXIT = { passed: 0, failed: 1, error: 2, usage: 64 } as const;
@@ -34,6 +37,7 @@ function buildRequest(v: Record<string, string | boolean | string[] | undefined>
     ...(v.timeout ? { timeout_s: Number(v.timeout) } : {}),
   };
   if (v.selftest) return { kind: 'boot-selftest', selftests: v.selftest as string[], ...common };
+  if (v.kselftest) return { kind: 'kselftest', targets: v.kselftest as string[], ...(v.ktest ? { tests: v.ktest as string[] } : {}), ...common };
   return {
     kind: 'kunit',
     ...common,
@@ -73,6 +77,7 @@ async function follow(client: Client, id: string): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'run') return runCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -87,6 +92,8 @@ export async function main(argv: string[]): Promise<number> {
       'kconfig-add': { type: 'string', multiple: true },
       filter: { type: 'string' },
       selftest: { type: 'string', multiple: true },
+      kselftest: { type: 'string', multiple: true },
+      ktest: { type: 'string', multiple: true },
       timeout: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -7,7 +7,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
-import { finishSampleJob, JobStore, listSuite, loadBootSelftests, loadCatalog, REPO_DIR, runQueueNames, type QueueJobData, type SampleOutcome } from '@nommu-ci/shared';
+import { JobStore, loadBootSelftests, loadCatalog, REPO_DIR, runQueueNames, type QueueJobData } from '@nommu-ci/shared';
+import { finishSampleJob, listSuite, type SampleOutcome } from '@nommu-ci/shared/testing';
 import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
 import { buildApp } from '@nommu-ci/api';
 import { runCommand } from './run.js';
@@ -77,14 +78,14 @@ describe('nommu-ci run', () => {
       !patched ? { kind: 'passed' } : mmu ? { kind: 'test-failed', tests: [listSuite({ list_test_list_empty: 'fail' })] } : { kind: 'build-failed' },
     );
     const { io, sink } = capture();
-    const code = await runCommand(['--server', url, '--patch', MBOX, '--follow', '--filter', 'list-kernel-test'], sink);
+    const code = await runCommand(['--server', url, '--patch', MBOX, '--follow', '--filter', 'list-kunit-test'], sink);
     expect(code).toBe(1);
     expect(io.err).toMatch(/nommu-ci: run [0-9a-f-]{36} queued/);
     expect(io.err).toMatch(/\[base no-MMU\] building \(build\) after \d+s/);
     expect(io.err).toMatch(/\[series MMU\] failed \(test\) after \d+s/);
     expect(io.out).toContain('failed: breaks only the no-MMU build; 1 new test failure on MMU');
     expect(io.out).toContain("mm/nommu.c:95:32: error: implicit declaration of function 'vma_span_bytes'");
-    expect(io.out).toContain('new-failure: list-kernel-test.list_test_list_empty (pass -> fail)');
+    expect(io.out).toContain('new-failure: list-kunit-test.list_test_list_empty (pass -> fail)');
   });
 
   it('exits 0 on a clean run and prints a report in the format asked', async () => {

@@ -9,3 +9,5 @@ export * from './ktap/index.js';
 export * from './selftests/index.js';
 export * from './mbox.js';
 export * from './runs/index.js';
+export * from './kselftest.js';
+export * from './kselftest-targets.js';

@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { Summary } from './result.js';
+import { KselftestJobRequest } from './kselftest.js';
 
 export const MAX_PATCH_BYTES = 8 * 1024 * 1024;
 
@@ -11,7 +12,7 @@ export const MAX_PATCH_BYTES = 8 * 1024 * 1024;
 export const KernelName = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$', description: 'kernel source name from GET /v1/kernels' });
 
 /** kunit's glob: suite or suite.test, with * and ?; no spaces, so it cannot inject boot arguments. */
-export const FilterGlob = Type.String({ pattern: '^[A-Za-z0-9_*?.\\-\\[\\]]{1,256}$', description: 'kunit.filter_glob, e.g. "list-kernel-test" or "maple_tree.*"' });
+export const FilterGlob = Type.String({ pattern: '^[A-Za-z0-9_*?.\\-\\[\\]]{1,256}$', description: 'kunit.filter_glob, e.g. "list-kunit-test" or "maple_tree.*"' });
 
 export const KconfigLine = Type.String({
   pattern: '^(CONFIG_[A-Za-z0-9_]+=(y|n|m|-?[0-9]+|0x[0-9a-fA-F]+|"([^"\\\\\\n]|\\\\.)*")|# CONFIG_[A-Za-z0-9_]+ is not set)$',
@@ -54,14 +55,14 @@ export const BootSelftestJobRequest = Type.Object(
 );
 export type BootSelftestJobRequest = Static<typeof BootSelftestJobRequest>;
 
-export type JobRequest = KunitJobRequest | BootSelftestJobRequest;
-export const JOB_KINDS = ['kunit', 'boot-selftest'] as const;
+export type JobRequest = KunitJobRequest | BootSelftestJobRequest | KselftestJobRequest;
+export const JOB_KINDS = ['kunit', 'boot-selftest', 'kselftest'] as const;
 /** `kind` picks the schema, so an error names the field of that kind rather than every kind's. */
 export const JobRequest = Type.Unsafe<JobRequest>({
   type: 'object',
   required: ['kind'],
   discriminator: { propertyName: 'kind' },
-  oneOf: [KunitJobRequest, BootSelftestJobRequest],
+  oneOf: [KunitJobRequest, BootSelftestJobRequest, KselftestJobRequest],
 });
 
 export const JOB_STATES = ['queued', 'building', 'booting', 'running', 'passed', 'failed', 'error', 'canceled'] as const;

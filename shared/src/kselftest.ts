@@ -1,6 +1,6 @@
 /**
  * The kselftest job request: which tools/testing/selftests targets (and optionally which of their
- * programs) to build from the job's tree and run under our init on the UML kernel. To be added to
+ * programs) to build from the job's tree and run under our init on the UML kernel; one member of
  * the JobRequest union in job.ts.
  */
 import { Type, type Static } from '@sinclair/typebox';

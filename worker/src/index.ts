@@ -4,6 +4,7 @@
  * worker may hold the job; the one that does kills its sandbox). SIGTERM/SIGINT: stop taking
  * jobs, give running ones NOMMU_CI_SHUTDOWN_GRACE_S (default 10) to finish, then abort them
  * (they are retried elsewhere: an interrupted attempt is an infrastructure event, not a result).
+ * The same process runs the run workers (runs/): a series' runs and their webhook reports.
  */
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -12,6 +13,7 @@ import { clearPartialSpares, prepareSpare } from './stages/source.js';
 import { JobAborted } from './errors.js';
 import { emptyTrash } from './exec.js';
 import { createProcessor } from './processor.js';
+import { startRunWorker } from './runs/index.js';
 import { reapCgroups, sandboxSelfTest } from './sandbox.js';
 import { ownedDir } from './stages/build.js';
 import { JOBS_DIR } from './paths.js';
@@ -99,6 +101,7 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
 if (import.meta.url === `file://${process.argv[1]}`) {
   const logger = pino({ name: 'nommu-ci-worker', level: process.env.LOG_LEVEL ?? 'info' });
   const w = await startWorker({ queueName: process.env.NOMMU_CI_QUEUE, log: (m) => logger.info(m) });
+  const runs = await startRunWorker({ jobsQueueName: process.env.NOMMU_CI_QUEUE, log: (m) => logger.info(m) });
   console.error(`nommu-ci worker: pid ${process.pid}, concurrency ${Number(process.env.NOMMU_CI_CONCURRENCY ?? 1)}, queue ${process.env.NOMMU_CI_QUEUE ?? QUEUE_NAME}`);
   let stopping = false;
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
@@ -106,7 +109,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       if (stopping) return;
       stopping = true;
       console.error(`nommu-ci worker: ${sig}; finishing`);
-      void w.close().then(
+      void Promise.all([w.close(), runs.close()]).then(
         () => process.exit(0),
         (e: unknown) => {
           console.error(e);

@@ -1,7 +1,8 @@
 /**
  * One job, start to end: source -> patch -> config -> build -> boot/test, each stage in its
- * module under stages/. This file only drives them and keeps the JobRecord, the events and the
- * tap stream in the store up to date.
+ * module under stages/, the job kind's part (Kconfig, boot arguments, console reader, a
+ * kselftest rootfs) in kinds.ts. This file only drives them and keeps the JobRecord, the
+ * events and the tap stream in the store up to date.
  *
  * Outcomes:
  *  - a job-level failure (StageError: patch, config, build, boot, test; or the job timeout) is the
@@ -20,7 +21,6 @@ import {
   emptySummary,
   FINAL_STATES,
   loadSeries,
-  summarize,
   type ArtifactName,
   type JobEvent,
   type JobRecord,
@@ -36,7 +36,8 @@ import { removeTree } from './exec.js';
 import { JOBS_DIR } from './paths.js';
 import { boot } from './stages/boot.js';
 import { baseDir, build, collectBases, copyBase, ensureBase, ownedDir, type BaseSpec } from './stages/build.js';
-import { affectsConfig, configure, mergeFragment, readDotConfig, type DotConfig } from './stages/config.js';
+import { affectsConfig, configure, readDotConfig, type DotConfig } from './stages/config.js';
+import { planKind, type BootPlan } from './kinds.js';
 import { applyPatches, checkPatch, splitPatches } from './stages/patch.js';
 import { makeView, prepareSpare, pickKernel, seriesLabel, seriesTree } from './stages/source.js';
 
@@ -200,11 +201,10 @@ class JobRun {
   private async pipeline(): Promise<void> {
     const request = this.request;
     const sig = this.signal;
-    if (request.kind !== 'kunit') throw new StageError('config', `job kind "${request.kind}" is not supported by this worker`);
     // source
     const kernel = pickKernel(request.kernel);
     const series = loadSeries();
-    const mmu = request.mmu ?? defaultMmu(series);
+    const mmu = request.mmu ?? defaultMmu(series, request.kind);
     const info: KernelInfo = { name: kernel.name, version: kernel.version, series: !mmu && series ? seriesLabel(series) : null };
     await this.deps.store.update(this.id, { kernel: info });
     if (!mmu && !series) {
@@ -245,11 +245,14 @@ class JobRun {
 
     // config + build: the trusted base first, then (with a patch) the job's own build on top
     await this.enter('config');
-    const fragment = mergeFragment(tree, { kunitconfig: request.kunitconfig, kconfig_add: request.kconfig_add, mmu });
-    const spec: BaseSpec = { label: `${kernel.name}-${info.series ? info.series.replace('@', '-') : 'mmu'}`, tree, fragment };
+    const kind = planKind(request, tree, mmu);
+    const fragment = kind.fragment;
+    const treeLabel = `${kernel.name}-${info.series ? info.series.replace('@', '-') : 'mmu'}`;
+    const spec: BaseSpec = { label: treeLabel, tree, fragment };
     const buildLog = openSync(this.logs['build.log'], 'a');
     let kernelDir: string;
     let dot: DotConfig;
+    let plan: BootPlan;
     try {
       const log = (b: Buffer): void => void writeSync(buildLog, b);
       const common = { tmpDir, signal: sig, deadline: this.deadline, log };
@@ -286,6 +289,16 @@ class JobRun {
         await build(own);
         kernelDir = jobBuild;
       }
+      plan = await kind.prepare({
+        srcDir: patched ? viewDir : tree,
+        cacheKey: patched ? null : `${treeLabel}-${kernel.version}`,
+        jobDir: this.dir,
+        tmpDir,
+        signal: sig,
+        deadline: this.deadline,
+        log,
+        name: `${this.id}-prepare`,
+      });
     } finally {
       closeSync(buildLog);
     }
@@ -299,7 +312,7 @@ class JobRun {
       kernelDir,
       tmpDir,
       consoleLog: this.logs['console.log'],
-      filterGlob: request.filter_glob,
+      ...plan,
       signal: sig,
       deadline: this.deadline,
       name: `${this.id}-boot`,
@@ -313,7 +326,7 @@ class JobRun {
     });
     await running;
     const tests = outcome.result.tests;
-    const summary = summarize(tests);
+    const summary = outcome.result.summary;
     await this.deps.store.setResults(this.id, tests);
     await this.deps.store.update(this.id, { summary });
     this.account();

@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { emptySummary, JobStore, type JobRecord, type JobRequest, type QueueJobData } from '@nommu-ci/shared';
+import { emptySummary, FINAL_STATES, JobStore, type JobEvent, type JobRecord, type JobRequest, type QueueJobData } from '@nommu-ci/shared';
+import { startWorker } from '../src/index.js';
 import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
 
 export interface TestRedis {
@@ -89,4 +90,59 @@ export async function waitForState(t: TestRedis, id: string, states: readonly st
 export async function tapLines(t: TestRedis, id: string, attempt = 1): Promise<string[]> {
   const entries = await JobStore.readStream(t.redis, t.store.tapKey(id, attempt), '0', 0);
   return entries.filter((e) => e.fields.l !== undefined).map((e) => e.fields.l!);
+}
+
+export interface Run {
+  id: string;
+  record: JobRecord;
+  ms: number;
+  /** (ms since submit, line) for each KTAP line as it arrived live. */
+  live: [number, string][];
+  events: JobEvent[];
+}
+
+export interface RunOptions {
+  timeoutMs?: number;
+  /** Runs while the job is in flight. */
+  during?: (id: string) => Promise<void>;
+}
+
+/** Runs one job through a fresh queue and worker, following its tap stream live. */
+export async function runJobOn(t: TestRedis, request: JobRequest, opts: RunOptions = {}): Promise<Run> {
+  const name = freshQueueName();
+  const { queue, events } = makeQueue(t, name);
+  const worker = await startWorker({ redisUrl: t.url, queueName: name, concurrency: 1, log: () => undefined });
+  const start = Date.now();
+  try {
+    const id = await submitJob(t, queue, request);
+    // Follow the tap stream live, as the API does for GET /v1/jobs/:id/tap.
+    const live: [number, string][] = [];
+    const follower = (async () => {
+      const conn = t.redis.duplicate();
+      let after = '0';
+      try {
+        for (;;) {
+          const entries = await JobStore.readStream(conn, t.store.tapKey(id, 1), after, 1000);
+          for (const e of entries) {
+            after = e.id;
+            if (e.fields.eof) return;
+            live.push([Date.now() - start, e.fields.l!]);
+          }
+          if (Date.now() - start > (opts.timeoutMs ?? 600_000)) return;
+        }
+      } finally {
+        conn.disconnect();
+      }
+    })();
+    const during = opts.during?.(id);
+    const record = await waitForState(t, id, [...FINAL_STATES], opts.timeoutMs ?? 600_000);
+    await during;
+    await follower;
+    const evs = await JobStore.readStream(t.redis, t.store.eventsKey(id), '0', 0);
+    return { id, record, ms: Date.now() - start, live, events: evs.filter((e) => e.fields.e).map((e) => JSON.parse(e.fields.e!) as JobEvent) };
+  } finally {
+    await worker.close(0);
+    await queue.close();
+    await events.close();
+  }
 }

@@ -12,13 +12,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FINAL_STATES, JobStore, loadCatalog, loadSeries, type JobEvent, type JobRecord, type KunitJobRequest } from '@nommu-ci/shared';
+import { FINAL_STATES, JobStore, loadCatalog, loadSeries, type KunitJobRequest } from '@nommu-ci/shared';
 import { startWorker } from '../src/index.js';
 import { BUILDS_DIR, JOBS_DIR } from '../src/paths.js';
 import { mergeFragment } from '../src/stages/config.js';
 import { hasSpare, prepareSpare } from '../src/stages/source.js';
 import { lineOf, linePatch } from './patches.js';
-import { freshQueueName, makeQueue, startTestRedis, submitJob, tapLines, waitForState, type TestRedis } from './helpers.js';
+import { freshQueueName, makeQueue, runJobOn, startTestRedis, submitJob, tapLines, waitForState, type Run, type RunOptions, type TestRedis } from './helpers.js';
 
 const SMALL = 'CONFIG_KUNIT=y\nCONFIG_LIST_KUNIT_TEST=y\n';
 const kernel = loadCatalog()[0]!;
@@ -32,54 +32,9 @@ afterAll(async () => {
   await t?.stop();
 });
 
-interface Run {
-  id: string;
-  record: JobRecord;
-  ms: number;
-  /** (ms since submit, line) for each KTAP line as it arrived live. */
-  live: [number, string][];
-  events: JobEvent[];
-}
-
-/** Runs one job through a fresh queue and worker; `during` runs while it is in flight. */
-async function runJob(request: Omit<KunitJobRequest, 'kind'>, opts: { timeoutMs?: number; during?: (id: string) => Promise<void> } = {}): Promise<Run> {
-  const name = freshQueueName();
-  const { queue, events } = makeQueue(t, name);
-  const worker = await startWorker({ redisUrl: t.url, queueName: name, concurrency: 1, log: () => undefined });
-  const start = Date.now();
-  try {
-    const id = await submitJob(t, queue, { kind: 'kunit', kernel: kernel.name, mmu: true, ...request });
-    // Follow the tap stream live, as the API does for GET /v1/jobs/:id/tap.
-    const live: [number, string][] = [];
-    const follower = (async () => {
-      const conn = t.redis.duplicate();
-      let after = '0';
-      try {
-        for (;;) {
-          const entries = await JobStore.readStream(conn, t.store.tapKey(id, 1), after, 1000);
-          for (const e of entries) {
-            after = e.id;
-            if (e.fields.eof) return;
-            live.push([Date.now() - start, e.fields.l!]);
-          }
-          if (Date.now() - start > (opts.timeoutMs ?? 600_000)) return;
-        }
-      } finally {
-        conn.disconnect();
-      }
-    })();
-    const during = opts.during?.(id);
-    const record = await waitForState(t, id, [...FINAL_STATES], opts.timeoutMs ?? 600_000);
-    await during;
-    await follower;
-    const evs = await JobStore.readStream(t.redis, t.store.eventsKey(id), '0', 0);
-    return { id, record, ms: Date.now() - start, live, events: evs.filter((e) => e.fields.e).map((e) => JSON.parse(e.fields.e!) as JobEvent) };
-  } finally {
-    await worker.close(0);
-    await queue.close();
-    await events.close();
-  }
-}
+/** Runs one KUnit job (MMU kernel unless it says) through a fresh queue and worker. */
+const runJob = (request: Omit<KunitJobRequest, 'kind'>, opts: RunOptions = {}): Promise<Run> =>
+  runJobOn(t, { kind: 'kunit', kernel: kernel.name, mmu: true, ...request }, opts);
 
 describe.sequential('worker pipeline (real redis-server, real UML build, sandboxed)', () => {
   it(

@@ -7,7 +7,9 @@ import {
   FINAL_STATES,
   JobRecordSchema,
   JobRequest,
+  availability,
   defaultMmu,
+  NOMMU_USERSPACE,
   emptySummary,
   parseKconfig,
   type JobRecord,
@@ -40,6 +42,16 @@ function validateRequest(req: JobRequest, app: Parameters<FastifyPluginAsync>[0]
     const known = new Set(app.deps.bootSelftests().map((t) => t.name));
     const unknown = req.selftests.filter((n) => !known.has(n));
     if (unknown.length > 0) throw new HttpError(400, `body.selftests: unknown ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${[...known].join(', ')}`);
+    if (req.mmu === false) {
+      const tree = app.deps.catalog().find((k) => k.name === (req.kernel ?? app.deps.catalog()[0]!.name));
+      const needMmu = tree?.available ? app.deps.bootSelftests().filter((t) => req.selftests.includes(t.name) && !availability(t, tree.path).nommu) : [];
+      if (needMmu.length > 0) {
+        throw new HttpError(422, `body.selftests: ${needMmu.map((t) => t.name).join(', ')} depend on MMU in lib/Kconfig.debug and cannot run with "mmu": false`);
+      }
+    }
+  }
+  if (req.kind === 'kselftest' && req.mmu === false && !NOMMU_USERSPACE) {
+    throw new HttpError(422, 'body.mmu: kselftest jobs need userspace on the no-MMU kernel, which the no-MMU series does not provide yet; use "mmu": true (the default for kselftest jobs)');
   }
   if (req.kernel !== undefined) {
     const known = app.deps.catalog().map((k) => k.name);
@@ -68,7 +80,7 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
       validateRequest(body, app);
       const series = app.deps.series();
       // The stored request is resolved: the worker and the reports see what actually ran.
-      const resolved: JobRequest = { ...body, kernel: body.kernel ?? app.deps.catalog()[0]!.name, mmu: body.mmu ?? defaultMmu(series) };
+      const resolved: JobRequest = { ...body, kernel: body.kernel ?? app.deps.catalog()[0]!.name, mmu: body.mmu ?? defaultMmu(series, body.kind) };
       const id = randomUUID();
       const record: JobRecord = {
         id,

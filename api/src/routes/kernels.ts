@@ -8,7 +8,7 @@ const Kernel = Type.Object({
   available: Type.Boolean({ description: 'the source tree is present on this API host' }),
   series: Type.Union([Type.String(), Type.Null()], { description: 'no-MMU series used for mmu:false jobs, as <name>@<hash>' }),
   series_patches: Type.Array(Type.String()),
-  default_mmu: Type.Boolean(),
+  default_mmu: Type.Boolean({ description: 'mmu of kunit and boot-selftest jobs that do not say; kselftest jobs default to true until the no-MMU kernel runs userspace' }),
 });
 
 export const kernelRoutes: FastifyPluginAsync = async (app) => {

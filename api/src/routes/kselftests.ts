@@ -1,9 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
-// Until shared/src/index.ts exports these (the lead adds `export * from './kselftest.js'` and
-// `export * from './kselftest-targets.js'`), import them by path.
-import { KselftestTargetInfo, KSELFTEST_TARGET_PATTERN } from '../../../shared/src/kselftest.js';
-import { readTarget, readTargets, type KselftestTarget } from '../../../shared/src/kselftest-targets.js';
+import { KselftestTargetInfo, KSELFTEST_TARGET_PATTERN, readTarget, readTargets, type KselftestTarget } from '@nommu-ci/shared';
 import { HttpError } from '../errors.js';
 
 /** Listings per (tree path, version): reading ~140 Makefiles and the tests' sources takes a moment. */

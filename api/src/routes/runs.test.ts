@@ -7,21 +7,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
-import {
-  finishSampleJob,
-  JobStore,
-  listSuite,
-  loadBootSelftests,
-  loadCatalog,
-  MAX_PATCH_BYTES,
-  parseMbox,
-  REPO_DIR,
-  runQueueNames,
-  RunStore,
-  type QueueJobData,
-  type RunRecord,
-  type SeriesInfo,
-} from '@nommu-ci/shared';
+import { JobStore, loadBootSelftests, loadCatalog, MAX_PATCH_BYTES, parseMbox, REPO_DIR, runQueueNames, RunStore, type QueueJobData, type RunRecord, type SeriesInfo } from '@nommu-ci/shared';
+import { finishSampleJob, listSuite } from '@nommu-ci/shared/testing';
 import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
 import { buildApp } from '../app.js';
 
@@ -65,7 +52,7 @@ const getRun = async (id: string) => (await app.inject(`/v1/runs/${id}`)).json()
 
 describe('POST /v1/runs', () => {
   it('queues the matrix {base, series} x {no-MMU, MMU} as four ordinary jobs under one flow', async () => {
-    const res = await post({ patch: FIXTURE, kconfig_add: ['CONFIG_KASAN=y'], filter_glob: 'list-kernel-test' });
+    const res = await post({ patch: FIXTURE, kconfig_add: ['CONFIG_KASAN=y'], filter_glob: 'list-kunit-test' });
     expect(res.statusCode).toBe(202);
     const { id, jobs } = res.json() as { id: string; jobs: string[] };
     expect(res.headers.location).toBe(`/v1/runs/${id}`);
@@ -86,7 +73,7 @@ describe('POST /v1/runs', () => {
     // the stored job requests: resolved kernel, mmu per cell, the series only on series cells, options on all
     for (const c of run.cells) {
       const r = await store.request(c.job);
-      expect(r).toMatchObject({ kind: 'kunit', kernel: 'debian-7.2', mmu: c.mmu, kconfig_add: ['CONFIG_KASAN=y'], filter_glob: 'list-kernel-test' });
+      expect(r).toMatchObject({ kind: 'kunit', kernel: 'debian-7.2', mmu: c.mmu, kconfig_add: ['CONFIG_KASAN=y'], filter_glob: 'list-kunit-test' });
       if (c.series) {
         const applied = parseMbox(r!.patch!);
         expect(applied.cover).toBeNull();

@@ -23,7 +23,7 @@ describe('per-patch blame', () => {
   it('follows the first regression of each kernel', () => {
     expect(targets).toEqual([
       { mmu: false, kind: 'build', what: 'build breakage at mm/nommu.c:95' },
-      { mmu: true, kind: 'test', path: 'list-kernel-test.list_test_list_empty', what: 'list-kernel-test.list_test_list_empty (new-failure)' },
+      { mmu: true, kind: 'test', path: 'list-kunit-test.list_test_list_empty', what: 'list-kunit-test.list_test_list_empty (new-failure)' },
     ]);
   });
 

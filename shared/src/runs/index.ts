@@ -4,6 +4,5 @@ export * from './store.js';
 export * from './verdict.js';
 export * from './series.js';
 export * from './reports/index.js';
-export * from './samples.js';
 export * from './live.js';
 export * from './blame.js';

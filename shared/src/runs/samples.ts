@@ -2,7 +2,8 @@
  * Sample cell outcomes as the worker records them (job record, result tree, build log), for the
  * verdict and report tests and for the API/webhook tests that finish a run's jobs by writing
  * into the store what a worker would. They mirror the fixture series in shared/fixtures/series:
- * patch 2/3 breaks list_test_list_empty, patch 3/3 breaks mm/nommu.c (no-MMU only).
+ * patch 2/3 breaks list_test_list_empty, patch 3/3 breaks mm/nommu.c (no-MMU only). Test code only:
+ * exported as `@nommu-ci/shared/testing`, not from the package index.
  */
 import type { JobRecord } from '../job.js';
 import { summarize, type TestNode, type TestStatus } from '../result.js';
@@ -14,7 +15,7 @@ const LIST_CASES = ['list_test_list_init', 'list_test_list_add', 'list_test_list
 
 export function listSuite(statuses: Partial<Record<string, TestStatus>> = {}, omit: string[] = []): TestNode {
   return {
-    name: 'list-kernel-test',
+    name: 'list-kunit-test',
     status: Object.values(statuses).some((s) => s === 'fail' || s === 'crash') ? 'fail' : 'pass',
     diagnostics: [],
     planned: LIST_CASES.length,

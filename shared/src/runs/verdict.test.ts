@@ -82,7 +82,7 @@ describe('computeVerdict', () => {
     expect(nommu!.build!.locations[0]).toEqual({ file: 'mm/nommu.c', line: 95, column: 32, message: "implicit declaration of function 'vma_span_bytes' [-Wimplicit-function-declaration]" });
     expect(nommu!.build!.errors).toContain("mm/nommu.c: In function 'kobjsize':");
     expect(nommu!.tests).toEqual([]); // no tests from a kernel that does not build
-    expect(mmu!.tests.map((t) => [t.path, t.kind])).toEqual([['list-kernel-test.list_test_list_empty', 'new-failure']]);
+    expect(mmu!.tests.map((t) => [t.path, t.kind])).toEqual([['list-kunit-test.list_test_list_empty', 'new-failure']]);
     expect(mmu!.tests[0]!.diagnostics[0]).toContain('EXPECTATION FAILED at lib/tests/list-test.c:312');
     expect(v.regressions).toBe(2);
     expect(v.headline).toBe('breaks only the no-MMU build; 1 new test failure on MMU');
@@ -119,8 +119,8 @@ describe('computeVerdict', () => {
     });
     const k = run.verdict!.kernels[0]!;
     expect(k.tests.map((t) => [t.path, t.kind])).toEqual([
-      ['list-kernel-test.list_test_list_empty', 'new-crash'],
-      ['list-kernel-test.list_test_list_del', 'missing'],
+      ['list-kunit-test.list_test_list_empty', 'new-crash'],
+      ['list-kunit-test.list_test_list_del', 'missing'],
     ]);
     expect(run.verdict!.breaksOnlyNoMmu).toBe(false);
     expect(run.verdict!.headline).toBe('1 new test failure on no-MMU; 1 test missing on no-MMU');

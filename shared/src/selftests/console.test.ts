@@ -21,7 +21,7 @@ function convert(lines: string[], names: string[]): string[] {
 describe('boot-selftest console to KTAP', () => {
   it('reads every selftest of a real boot, with the counts of its summary line', () => {
     const names = ['hexdump', 'ida', 'bitmap', 'xarray', 'maple_tree', 'meminit'];
-    const ktap = convert(fixture('all-mmu.console.log'), names);
+    const ktap = convert(fixture('all-mmu.console.txt'), names);
     const r = parseKtap(ktap);
     expect(r.errors).toEqual([]);
     expect(r.complete).toBe(true);
@@ -44,7 +44,7 @@ describe('boot-selftest console to KTAP', () => {
 
   it('marks the test running at an oops as crashed; the ones after it are missing', () => {
     const names = ['ida', 'xarray', 'maple_tree'];
-    const lines = fixture('xarray-oops-mmu.console.log');
+    const lines = fixture('xarray-oops-mmu.console.txt');
     const ktap = convert(lines, names);
     const s = new KtapStream();
     for (const l of ktap) s.push(l);
@@ -59,7 +59,7 @@ describe('boot-selftest console to KTAP', () => {
   });
 
   it('reports a selftest whose initcall never ran', () => {
-    const r = parseKtap(convert(fixture('all-mmu.console.log').filter((l) => !l.includes('maple_tree_seed')), ['xarray', 'maple_tree']));
+    const r = parseKtap(convert(fixture('all-mmu.console.txt').filter((l) => !l.includes('maple_tree_seed')), ['xarray', 'maple_tree']));
     expect(r.tests.map((t) => [t.name, t.status])).toEqual([['xarray', 'pass'], ['maple_tree', 'fail']]);
     expect(r.tests[1]!.diagnostics.join('\n')).toContain('never ran');
   });

@@ -32,7 +32,7 @@ import { abortReason, JobAborted, StageError } from '../errors.js';
 import { mustRun } from '../exec.js';
 import { withLock } from '../locks.js';
 import { describeExit, runSandboxed, SANDBOX_GID, SANDBOX_UID, type Mount } from '../sandbox.js';
-import { SELFTESTS_DIR } from './targets.js';
+import { SELFTESTS_DIR } from '@nommu-ci/shared';
 
 export const KSELFTEST_CACHE = process.env.NOMMU_CI_KSELFTEST_CACHE ?? path.join(CACHE_DIR, 'kselftest');
 

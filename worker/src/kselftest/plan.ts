@@ -17,14 +17,16 @@
  */
 import path from 'node:path';
 import type { TestNode } from '@nommu-ci/shared';
-import type { KselftestJobRequest } from '../../../shared/src/kselftest.js';
+import { NOMMU_USERSPACE, type KselftestJobRequest } from '@nommu-ci/shared';
 import { StageError } from '../errors.js';
 import type { Mount } from '../sandbox.js';
 import { buildTests, type BuildRequest } from './build.js';
 import { assembleRootfs, buildInit, rootfsBootArgs, ROOTFS_MOUNT, selftestEntries, type PlanEntry } from './rootfs.js';
-import { readTarget, type KselftestTarget, type KselftestTest } from './targets.js';
+import { readTarget, type KselftestTarget, type KselftestTest } from '@nommu-ci/shared';
 
 export { kselftestFragment, kselftestKconfig } from './kconfig.js';
+
+export const NOMMU_UNSUPPORTED = 'kselftest jobs on the no-MMU kernel need no-MMU userspace, which is not available yet; use "mmu": true';
 
 export const MAX_TEST_TIMEOUT_S = Number(process.env.NOMMU_CI_KSELFTEST_MAX_TEST_TIMEOUT_S ?? 240);
 
@@ -118,10 +120,8 @@ export function selectTests(req: KselftestJobRequest, tree: string): Selected[] 
 }
 
 export async function prepareKselftest(o: PrepareOptions): Promise<PreparedKselftest> {
-  if (!o.mmu) {
-    // Static-pie programs (musl) and busybox for the no-MMU kernel come with the no-MMU userspace work.
-    throw new StageError('config', 'kselftest jobs on the no-MMU kernel need no-MMU userspace, which is not available yet; use "mmu": true');
-  }
+  // Static-pie programs (musl) and busybox for the no-MMU kernel come with the no-MMU userspace work.
+  if (!o.mmu && !NOMMU_USERSPACE) throw new StageError('config', NOMMU_UNSUPPORTED);
   const selected = selectTests(o.request, o.srcDir);
   const init = await buildInit(o.signal);
 

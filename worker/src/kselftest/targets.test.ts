@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalog } from '@nommu-ci/shared';
-import { listTargets, makeVariables, nommuBlocker, readTarget, SELFTESTS_DIR } from './targets.js';
+import { listTargets, makeVariables, nommuBlocker, readTarget, SELFTESTS_DIR } from '@nommu-ci/shared';
 import { formatPlan } from './rootfs.js';
 import { kselftestFragment, kselftestKconfig } from './kconfig.js';
 

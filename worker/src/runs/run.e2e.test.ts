@@ -1,6 +1,6 @@
 /**
  * A real run end to end: the API queues the fixture series (shared/fixtures/series: 1/3 harmless,
- * 2/3 breaks list-kernel-test.list_test_list_empty, 3/3 breaks only the no-MMU build) as a flow of
+ * 2/3 breaks list-kunit-test.list_test_list_empty, 3/3 breaks only the no-MMU build) as a flow of
  * four jobs, the real job worker builds and boots the four User-Mode Linux kernels in its sandbox,
  * and the run worker computes the verdict. Checked: the verdict names the KUnit regression on the
  * MMU kernel and the no-MMU-only build break with its file, and every report renders.
@@ -82,7 +82,7 @@ describe.skipIf(!kernel.available || series === null)('a real run of the fixture
       expect(nommu!.build?.locations[0]?.file, detail).toBe('mm/nommu.c');
       expect(nommu!.build?.errors.join('\n'), detail).toContain('vma_span_bytes');
       // 2/3 breaks list_test_list_empty on the MMU kernel (the no-MMU series kernel does not build)
-      expect(mmu!.tests.filter((x) => x.regression).map((x) => [x.path, x.kind]), detail).toEqual([['list-kernel-test.list_test_list_empty', 'new-failure']]);
+      expect(mmu!.tests.filter((x) => x.regression).map((x) => [x.path, x.kind]), detail).toEqual([['list-kunit-test.list_test_list_empty', 'new-failure']]);
       expect(v.headline).toBe('breaks only the no-MMU build; 1 new test failure on MMU');
       // the reports
       for (const format of ['markdown', 'email', 'patchwork', 'kcidb', 'json']) {

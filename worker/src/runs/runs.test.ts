@@ -12,19 +12,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import {
-  finishSampleJob,
-  listSuite,
-  loadBootSelftests,
-  loadCatalog,
-  REPO_DIR,
-  runQueueNames,
-  RunStore,
-  type QueueJobData,
-  type RunRecord,
-  type SampleOutcome,
-  type SeriesInfo,
-} from '@nommu-ci/shared';
+import { loadBootSelftests, loadCatalog, REPO_DIR, runQueueNames, RunStore, type QueueJobData, type RunRecord, type SeriesInfo } from '@nommu-ci/shared';
+import { finishSampleJob, listSuite, type SampleOutcome } from '@nommu-ci/shared/testing';
 import { buildApp } from '@nommu-ci/api';
 import { startTestRedis, type TestRedis } from '../../test/helpers.js';
 import { startRunWorker, type RunningRunWorker } from './index.js';
@@ -210,6 +199,6 @@ describe('run completion', () => {
     const listed = ((await app.inject('/v1/jobs?limit=50')).json() as { id: string }[]).map((j) => j.id);
     for (const p of run.prefixes) expect(listed).toContain(p.job);
     const md = (await app.inject(`/v1/runs/${id}/report?format=markdown`)).body;
-    expect(md).toContain('> First bad patch on MMU (list-kernel-test.list_test_list_empty (new-failure)): **2/3 [PATCH 2/3] list: test: check list_empty() after list_add_tail()**');
+    expect(md).toContain('> First bad patch on MMU (list-kunit-test.list_test_list_empty (new-failure)): **2/3 [PATCH 2/3] list: test: check list_empty() after list_add_tail()**');
   });
 });

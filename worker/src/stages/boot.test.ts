@@ -55,13 +55,13 @@ const printf = (lines: string[]): string => lines.map((l) => `echo '${l}'`).join
 
 describe('boot stage (fake kernels in the sandbox)', () => {
   it('passes the kunit.py UML command line', () => {
-    expect(kernelArgs('list-kernel-test')).toEqual(['kunit.filter_glob=list-kernel-test', 'kunit.enable=1', 'mem=1G', 'console=tty', 'kunit_shutdown=halt']);
+    expect(kernelArgs('list-kunit-test')).toEqual(['kunit.filter_glob=list-kunit-test', 'kunit.enable=1', 'mem=1G', 'console=tty', 'kunit_shutdown=halt']);
     expect(kernelArgs()).toEqual(['kunit.enable=1', 'mem=1G', 'console=tty', 'kunit_shutdown=halt']);
   });
 
   it('streams KTAP from the console and results per test; the kernel sees its arguments', async () => {
     const k = fakeKernel(`echo "Linux version 7.2 args: $*"\necho 'random boot noise'\n${printf(KTAP_OK)}\necho 'reboot: System halted'`);
-    const out = await boot({ ...k.opts, sink: k.sink, filterGlob: 'demo' });
+    const out = await boot({ ...k.opts, sink: k.sink, args: kernelArgs('demo') });
     expect(out.problem).toBeNull();
     expect(out.result.summary).toMatchObject({ passed: 2, failed: 0 });
     expect(k.tap[0]).toBe('KTAP version 1');

@@ -1,24 +1,26 @@
 /**
- * Stage `boot` (and `test`): runs the UML `linux` binary as kunit.py does
- * (kunit_kernel.py: `kunit.filter_glob=<glob>`, `kunit.enable=1`, then `mem=1G console=tty
- * kunit_shutdown=halt`) inside the sandbox, captures the console into console.log and parses
- * KTAP while it runs: console lines -> KtapExtractor -> KtapStream, KTAP lines appended to the
- * job's tap stream (batched ~100 ms), one `test` event per result.
+ * Stage `boot` (and `test`): runs the UML `linux` binary inside the sandbox, captures the
+ * console into console.log and turns it into KTAP while it runs: console lines -> a
+ * ConsoleReader (console-readers.ts: KUnit's own KTAP, or boot-time selftests' output made
+ * KTAP) -> KtapStream, KTAP lines appended to the job's tap stream (batched ~100 ms), one
+ * `test` event per result. The command line, extra mounts and the reader are the job kind's
+ * (kunit.py's for KUnit, see kernelArgs).
  *
  * Ends cleanly when the kernel: prints no KTAP (stage boot), goes silent for the idle timeout or
- * reaches the job deadline (killed; open tests become crash "timeout"), panics (the extractor's
+ * reaches the job deadline (killed; open tests become crash "timeout"), panics (the reader's
  * crash line ends the stream), or floods the console (killed past CONSOLE_LIMIT).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { KtapExtractor, KtapStream, type JobEvent, type KtapResult, type TestNode } from '@nommu-ci/shared';
+import { KtapStream, type JobEvent, type KtapResult, type TestNode } from '@nommu-ci/shared';
 import { abortReason, JobAborted, StageError } from '../errors.js';
-import { assertSandboxStarted, describeExit, runSandboxed, type SandboxResult } from '../sandbox.js';
+import { assertSandboxStarted, describeExit, runSandboxed, type Mount, type SandboxResult } from '../sandbox.js';
+import { kunitReader, type ConsoleReader } from './console-readers.js';
 
 export const CONSOLE_LIMIT = Number(process.env.NOMMU_CI_CONSOLE_LIMIT ?? 64 * 1024 * 1024);
 export const BOOT_IDLE_MS = Number(process.env.NOMMU_CI_BOOT_IDLE_S ?? 300) * 1000;
 const FLUSH_MS = 100;
 
-/** The kernel command line, as kunit.py builds it for UML. */
+/** The kernel command line of a KUnit run, as kunit.py builds it for UML. */
 export function kernelArgs(filterGlob?: string): string[] {
   const a: string[] = [];
   if (filterGlob) a.push(`kunit.filter_glob=${filterGlob}`);
@@ -39,7 +41,12 @@ export interface BootOptions {
   tmpDir: string;
   /** Host path of console.log. */
   consoleLog: string;
-  filterGlob?: string;
+  /** The kernel command line (default: kernelArgs(), a KUnit run). */
+  args?: string[];
+  /** More host directories for the sandbox (a root filesystem). */
+  mounts?: Mount[];
+  /** Console -> KTAP (default: KUnit's KTAP from the console). */
+  reader?: ConsoleReader;
   signal?: AbortSignal;
   /** Epoch ms of the job deadline. */
   deadline?: number;
@@ -60,7 +67,7 @@ export interface BootOutcome {
 }
 
 export async function boot(o: BootOptions): Promise<BootOutcome> {
-  const extractor = new KtapExtractor();
+  const reader = o.reader ?? kunitReader();
   // Queue of store writes, in order; the first failure is kept and rethrown (infra).
   let chain: Promise<void> = Promise.resolve();
   let storeError: unknown = null;
@@ -105,14 +112,17 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
   let crashed: string | null = null;
   const line = (l: string): void => {
     const clean = l.replace(/\r$/, '');
-    for (const k of extractor.push(clean)) {
+    emit(reader.push(clean));
+    if (!crashed && reader.crash) crashed = reader.crash;
+    if (pending.length > 0 && !flushTimer) flushTimer = setTimeout(flush, FLUSH_MS);
+  };
+  const emit = (lines: string[]): void => {
+    for (const k of lines) {
       if (ktapLines === 0) o.onKtap?.();
       ktapLines++;
       pending.push(k);
       stream.push(k);
     }
-    if (!crashed && extractor.crash) crashed = extractor.crash;
-    if (pending.length > 0 && !flushTimer) flushTimer = setTimeout(flush, FLUSH_MS);
   };
 
   const onJobAbort = (): void => local.abort(o.signal?.reason);
@@ -124,8 +134,8 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
   try {
     exit = await runSandboxed({
       name: o.name,
-      argv: ['/build/linux', ...kernelArgs(o.filterGlob)],
-      mounts: [{ host: o.kernelDir, path: '/build' }],
+      argv: ['/build/linux', ...(o.args ?? kernelArgs())],
+      mounts: [{ host: o.kernelDir, path: '/build' }, ...(o.mounts ?? [])],
       tmpDir: o.tmpDir,
       cwd: '/tmp',
       env: { TMPDIR: '/dev/shm' },
@@ -159,6 +169,7 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
     closeSync(fd);
   }
   if (partial) line(partial);
+  emit(reader.end());
   assertSandboxStarted(exit);
   const jobAbort = abortReason(o.signal);
   if (jobAbort?.why === 'cancel' || jobAbort?.why === 'shutdown') {
@@ -173,7 +184,7 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
   flush();
   await chain;
   if (storeError) throw storeError;
-  if (!extractor.found) {
+  if (!reader.found) {
     throw new StageError('boot', `kernel printed no KTAP (${problem ?? describeExit(exit)})${crashed ? `: ${crashed}` : ''}`);
   }
   return { result, problem: problem ?? (crashed ? `kernel crashed: ${crashed}` : null), ktapLines, exit };

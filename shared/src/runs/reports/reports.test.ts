@@ -17,7 +17,7 @@ const pass = { kind: 'passed' } as const;
 const regression = sampleRun(
   mbox,
   { 'base-nommu': pass, 'base-mmu': pass, 'series-nommu': { kind: 'build-failed' }, 'series-mmu': { kind: 'test-failed', tests: [listSuite({ list_test_list_empty: 'fail' })] } },
-  { kconfig_add: ['CONFIG_KASAN=y'], filter_glob: 'list-kernel-test' },
+  { kconfig_add: ['CONFIG_KASAN=y'], filter_glob: 'list-kunit-test' },
 );
 const passing = sampleRun(mbox, { 'base-nommu': pass, 'base-mmu': pass, 'series-nommu': pass, 'series-mmu': pass });
 const applyMsg = 'patch 2/3 "[PATCH 2/3] list: test: check list_empty() after list_add_tail()" does not apply:\nerror: patch failed: lib/tests/list-test.c:309\nerror: lib/tests/list-test.c: patch does not apply\nfailing hunk: lib/tests/list-test.c @@ -309,7 +309,7 @@ static void list_test_list_empty(struct kunit *test)';
@@ -67,10 +67,10 @@ describe('email (reference: a kernel test robot reply)', () => {
     expect(mail.body).toContain('patch subject: [PATCH 3/3] mm/nommu: use vma_span_bytes() in kobjsize()');
     expect(mail.body).toContain(">> mm/nommu.c:95:32: error: implicit declaration of function 'vma_span_bytes'");
     expect(mail.body).toContain("   mm/nommu.c: In function 'kobjsize':");
-    expect(mail.body).toContain('>> list-kernel-test.list_test_list_empty: FAIL (new-failure; pass without the series)');
+    expect(mail.body).toContain('>> list-kunit-test.list_test_list_empty: FAIL (new-failure; pass without the series)');
     expect(mail.body).toContain('compiler:      gcc (Debian 14.2.0-19) 14.2.0');
     expect(mail.body).toContain(
-      'reproduce:     npx nommu-ci run --server http://ci.example.org:8080 --patch series.mbox --kernel debian-7.2 --kconfig-add CONFIG_KASAN=y --filter list-kernel-test',
+      'reproduce:     npx nommu-ci run --server http://ci.example.org:8080 --patch series.mbox --kernel debian-7.2 --kconfig-add CONFIG_KASAN=y --filter list-kunit-test',
     );
     expect(mail.body).toContain('| Closes: http://ci.example.org:8080/v1/runs/11111111-2222-4333-8444-555555555555');
   });
@@ -158,7 +158,7 @@ describe('kcidb (reference: the KCIDB v5.3 I/O schema)', () => {
     expect(builds).toEqual({ 'base, no-MMU': 'PASS', 'base, MMU': 'PASS', 'with the series, no-MMU': 'FAIL', 'with the series, MMU': 'PASS' });
     const nommuBroken = d.builds.find((b) => b.comment === 'with the series, no-MMU')!;
     expect(nommuBroken.log_excerpt).toContain("mm/nommu.c:95:32: error: implicit declaration of function 'vma_span_bytes'");
-    const t = d.tests.find((x) => x.path === 'kunit.list-kernel-test.list_test_list_empty' && x.build_id === 'nommu_ci:00000000-0000-4000-8000-000000000004')!;
+    const t = d.tests.find((x) => x.path === 'kunit.list-kunit-test.list_test_list_empty' && x.build_id === 'nommu_ci:00000000-0000-4000-8000-000000000004')!;
     expect(t).toMatchObject({ status: 'FAIL', misc: { change: 'new-failure' } });
     expect(d.tests.filter((x) => x.path === 'boot').map((x) => x.status)).toEqual(['PASS', 'PASS', 'PASS']);
     // no tests for the build that failed
@@ -190,7 +190,7 @@ describe('markdown', () => {
     expect(md.match(/<details>\n<summary>/g)!.length).toBe(md.match(/<details>/g)!.length);
     expect(md).toContain('<summary>no-MMU: the series breaks only the no-MMU build</summary>');
     expect(md).toContain("mm/nommu.c:95:32: error: implicit declaration of function 'vma_span_bytes'");
-    expect(md).toContain('| `list-kernel-test.list_test_list_empty` | new-failure | pass | fail |');
+    expect(md).toContain('| `list-kunit-test.list_test_list_empty` | new-failure | pass | fail |');
     expect(md).toContain('npx nommu-ci run --server http://ci.example.org:8080 --patch series.mbox');
   });
   it('a passing run', () => {
@@ -218,11 +218,11 @@ describe('patchwork, one check per patch', () => {
       ...regression.run,
       blame: [
         { mmu: false, what: 'build breakage at mm/nommu.c:95', patch: 3, subject: '[PATCH 3/3] x', tried: [] },
-        { mmu: true, what: 'list-kernel-test.list_test_list_empty (new-failure)', patch: 2, subject: '[PATCH 2/3] y', tried: [] },
+        { mmu: true, what: 'list-kunit-test.list_test_list_empty (new-failure)', patch: 2, subject: '[PATCH 2/3] y', tried: [] },
       ],
     };
     expect([1, 2, 3].map((p) => patchworkCheck(run, o, p).state)).toEqual(['success', 'fail', 'fail']);
-    expect(patchworkCheck(run, o, 2).description).toBe('introduces: list-kernel-test.list_test_list_empty (new-failure) on MMU');
+    expect(patchworkCheck(run, o, 2).description).toBe('introduces: list-kunit-test.list_test_list_empty (new-failure) on MMU');
     expect(patchworkCheck(run, o).description).toBe('breaks only the no-MMU build; 1 new test failure on MMU (first bad: patch 3/3 on no-MMU, patch 2/3 on MMU)');
     const apply = [1, 2, 3].map((p) => patchworkCheck(noApply.run, o, p).state);
     expect(apply).toEqual(['success', 'fail', 'warning']);

@@ -1,0 +1,140 @@
+/**
+ * The job kinds other than KUnit through the real worker (real redis-server, real UML builds in
+ * the sandbox): boot-time selftests on the MMU and the no-MMU kernel, their counts checked
+ * against the kernel's own summary lines in the console log; a kselftest job on the MMU kernel.
+ *
+ * Cold, each kernel here is a build of a few minutes; later runs reuse the base builds.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadBootSelftests, loadCatalog, loadSeries, type JobRequest, type TestNode } from '@nommu-ci/shared';
+import { runJobOn, startTestRedis, tapLines, type TestRedis } from './helpers.js';
+
+const kernel = loadCatalog()[0]!;
+const SELFTESTS = loadBootSelftests().map((s) => s.name);
+
+let t: TestRedis;
+beforeAll(async () => {
+  t = await startTestRedis('worker-kinds');
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+/** The summary lines the kernel printed, by selftest, as the catalogue's patterns read them. */
+function summaryCounts(consoleLog: string): Map<string, { passed?: number; failed?: number; total?: number }> {
+  const out = new Map<string, { passed?: number; failed?: number; total?: number }>();
+  const lines = consoleLog.split('\n').map((l) => l.replace(/^(<\d>)?(\[\s*\d+\.\d+\]\s?)?/, '').trimEnd());
+  for (const s of loadBootSelftests()) {
+    for (const re of s.summary.map((p) => new RegExp(p))) {
+      for (const l of lines) {
+        const g = re.exec(l)?.groups;
+        if (!g) continue;
+        const num = (k: string) => (g[k] === undefined ? undefined : Number(g[k]));
+        out.set(s.name, { passed: num('passed'), failed: num('failed'), total: num('total') });
+      }
+    }
+  }
+  return out;
+}
+
+async function bootSelftestJob(mmu: boolean) {
+  const run = await runJobOn(t, { kind: 'boot-selftest', kernel: kernel.name, mmu, selftests: SELFTESTS }, { timeoutMs: 1_500_000 });
+  const r = run.record;
+  console.log(`boot-selftest mmu=${mmu}: ${r.state} ${run.ms} ms, stages ${JSON.stringify(r.timings.stages)}: ${r.message}`);
+  const results = (await t.store.results(run.id)) ?? [];
+  const consoleLog = (await t.store.artifact(run.id, 'console.log'))?.toString() ?? '';
+  const tap = await tapLines(t, run.id);
+  return { run, r, results, consoleLog, tap };
+}
+
+/** Each selftest's counts diagnostic matches the kernel's summary line; pass iff nothing failed. */
+function checkAgainstConsole(results: TestNode[], consoleLog: string): void {
+  const printed = summaryCounts(consoleLog);
+  expect(results.map((x) => x.name)).toEqual(expect.arrayContaining(SELFTESTS));
+  for (const test of results) {
+    const c = printed.get(test.name);
+    expect(c, `${test.name}: no summary line in console.log`).toBeDefined();
+    const total = c!.total ?? (c!.passed ?? 0) + (c!.failed ?? 0);
+    const failed = c!.failed ?? (c!.passed !== undefined ? total - c!.passed : 0);
+    const diag = test.children[0]!.diagnostics;
+    expect(diag, test.name).toContain(`# ${test.name}: passed ${total - failed}, failed ${failed}, total ${total}`);
+    if (failed > 0) expect(test.status, test.name).toBe('fail');
+  }
+}
+
+describe.skipIf(!kernel.available).sequential('boot-selftest and kselftest jobs (real worker)', () => {
+  it(
+    'boot-selftest on the MMU kernel: every catalogued selftest runs; counts are the kernel summary lines',
+    async () => {
+      const { r, results, consoleLog, tap } = await bootSelftestJob(true);
+      expect(r.config?.mmu).toBe(true);
+      checkAgainstConsole(results, consoleLog);
+      // The maple tree: its own line, e.g. "maple_tree: 3809321 of 3809321 tests passed".
+      expect(consoleLog).toMatch(/maple_tree: (\d+) of \1 tests passed/);
+      expect(results.find((x) => x.name === 'maple_tree')!.status).toBe('pass');
+      expect(tap[0]).toBe('KTAP version 1');
+      expect(tap[1]).toBe(`1..${SELFTESTS.length}`);
+      expect(r.summary.passed + r.summary.failed).toBe(SELFTESTS.length);
+      expect(r.state).toBe(r.summary.failed > 0 ? 'failed' : 'passed');
+    },
+    1_800_000,
+  );
+
+  it.runIf(loadSeries() !== null)(
+    'boot-selftest on the no-MMU kernel: the same selftests, counts from its console',
+    async () => {
+      const { r, results, consoleLog } = await bootSelftestJob(false);
+      expect(r.config?.mmu).toBe(false);
+      expect(r.kernel?.series).not.toBeNull();
+      checkAgainstConsole(results, consoleLog);
+      expect(consoleLog).toMatch(/maple_tree: \d+ of \d+ tests passed/);
+      expect(r.summary.crashed).toBe(0);
+    },
+    1_800_000,
+  );
+
+  it(
+    'kselftest on the MMU kernel: programs built from the tree run under our init, results nested per target',
+    async () => {
+      const request: JobRequest = {
+        kind: 'kselftest',
+        kernel: kernel.name,
+        mmu: true,
+        targets: ['timers', 'mm'],
+        tests: ['timers:nanosleep', 'timers:rtcpie', 'mm:map_fixed_noreplace', 'mm:mlock-random-test'],
+        test_timeout_s: 60,
+      };
+      const run = await runJobOn(t, request, { timeoutMs: 1_500_000 });
+      const r = run.record;
+      console.log(`kselftest: ${r.state} ${run.ms} ms, stages ${JSON.stringify(r.timings.stages)}: ${r.message}`);
+      const results = (await t.store.results(run.id))!;
+      const status = (target: string, name: string) => results.find((x) => x.name === target)?.children.find((c) => c.name === name)?.status;
+      expect(results.map((x) => x.name)).toEqual(['timers', 'mm']);
+      expect(status('timers', 'nanosleep')).toBe('pass');
+      expect(status('timers', 'rtcpie')).toBe('skip'); // UML has no RTC
+      expect(status('mm', 'map_fixed_noreplace')).toBe('pass');
+      // needs libcap, which has no static library here: skipped with the compiler's reason
+      const nobuild = results.find((x) => x.name === 'mm')!.children.find((c) => c.name === 'mlock-random-test')!;
+      expect(nobuild.status).toBe('skip');
+      expect(nobuild.reason).toMatch(/build failed: .*sys\/capability\.h/);
+      expect(r.state).toBe('passed');
+      expect(r.config?.mmu).toBe(true);
+      // live: the stream carried the init's KTAP; the build log has the programs' build
+      expect(run.live.map((x) => x[1])).toEqual(await tapLines(t, run.id));
+      expect((await t.store.artifact(run.id, 'build.log'))!.toString()).toMatch(/kselftest: timers \(2\), mm \(2\)/);
+    },
+    1_800_000,
+  );
+
+  it(
+    'kselftest on the no-MMU kernel fails at stage config before building anything, saying why',
+    async () => {
+      const run = await runJobOn(t, { kind: 'kselftest', kernel: kernel.name, mmu: false, targets: ['timers'] }, { timeoutMs: 120_000 });
+      expect(run.record.state).toBe('failed');
+      expect(run.record.stage).toBe('config');
+      expect(run.record.message).toMatch(/no-MMU userspace/);
+      expect(run.record.timings.stages.build).toBeUndefined();
+    },
+    180_000,
+  );
+});
