@@ -2,8 +2,9 @@
  * Captures the boot-selftest console fixtures (shared/fixtures/boot-selftests/) from real
  * kernels, through the real worker: a private redis-server, one worker, and boot-selftest jobs
  * on the MMU kernel of the default source: every catalogued selftest, then the same with
- * xarray-oops.diff applied (a NULL dereference in the XArray test). Each fixture is the job's
- * console.log artifact. Run by hand when the kernel or the catalogue changes:
+ * maple-tree-fail.diff (one wrong expectation in the maple tree test) and with xarray-oops.diff
+ * (a NULL dereference in the XArray test) applied. Each fixture is the job's console.log
+ * artifact. Run by hand when the kernel or the catalogue changes:
  *
  *   npx tsx infra/capture-boot-selftest-fixtures.ts
  */
@@ -25,7 +26,7 @@ const server = await startRedisServer({ dir: redisDir });
 const redis = new Redis(server.url, { maxRetriesPerRequest: null });
 const store = new JobStore(redis);
 const queueName = `nci-capture-${randomUUID().slice(0, 8)}`;
-const queue = new Queue<QueueJobData>(queueName, { connection: redis.duplicate() });
+const queue = new Queue<QueueJobData>(queueName, { connection: redis });
 const worker = await startWorker({ redisUrl: server.url, queueName, log: (m) => console.error(m) });
 
 async function capture(file: string, request: JobRequest): Promise<void> {
@@ -50,8 +51,12 @@ async function capture(file: string, request: JobRequest): Promise<void> {
 
 try {
   await capture('all-mmu.console.txt', { kind: 'boot-selftest', kernel: kernel.name, mmu: true, selftests });
-  const oops = readFileSync(path.join(OUT, 'xarray-oops.diff'), 'utf8');
-  await capture('xarray-oops-mmu.console.txt', { kind: 'boot-selftest', kernel: kernel.name, mmu: true, selftests, patch: oops });
+  for (const [file, diff] of [
+    ['maple-tree-fail-mmu.console.txt', 'maple-tree-fail.diff'],
+    ['xarray-oops-mmu.console.txt', 'xarray-oops.diff'],
+  ] as const) {
+    await capture(file, { kind: 'boot-selftest', kernel: kernel.name, mmu: true, selftests, patch: readFileSync(path.join(OUT, diff), 'utf8') });
+  }
 } finally {
   await worker.close(0);
   await queue.close();

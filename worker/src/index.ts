@@ -72,8 +72,10 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
   // The first patched job's view is then a rename, not a 100k-link copy.
   const def = loadCatalog().find((k) => k.name === DEFAULT_KERNEL && k.available);
   if (def && opts.spareViews !== false) prepareSpare(def.path);
+  const workerConn = redis.duplicate();
+  workerConn.on('error', (e) => log(`redis (worker): ${e.message}`));
   const worker = new Worker<QueueJobData>(opts.queueName ?? QUEUE_NAME, processor, {
-    connection: redis.duplicate(),
+    connection: workerConn,
     concurrency,
     // Builds keep the event loop free, so the lock is renewed; a killed worker's job is
     // picked up again after the stalled interval.
@@ -92,6 +94,7 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
       }, graceMs);
       await closing;
       clearTimeout(t);
+      await workerConn.quit().catch(() => workerConn.disconnect());
       await sub.quit().catch(() => sub.disconnect());
       await redis.quit().catch(() => redis.disconnect());
     },

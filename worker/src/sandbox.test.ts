@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,5 +87,41 @@ describe('sandbox', () => {
   it('limits the number of processes', async () => {
     const { out } = await sh('i=0; while [ $i -lt 60 ]; do sleep 2 & i=$((i+1)); done 2>&1; echo started; wait', { limits: { nproc: 20 } });
     expect(out).toMatch(/fork|Resource temporarily unavailable/i);
+  });
+  it('loses nothing a non-blocking writer sends to its output file while we read slowly (UML console)', async () => {
+    // Like UML's console: stdout set O_NONBLOCK, and a write the fd refuses is lost. Exit 3 on any refusal.
+    const writer = [
+      'import fcntl, os, sys',
+      'fcntl.fcntl(1, fcntl.F_SETFL, fcntl.fcntl(1, fcntl.F_GETFL) | os.O_NONBLOCK)',
+      'for i in range(40000):',
+      '    line = ("line %06d " % i + "x" * 60 + "\\n").encode()',
+      '    try:',
+      '        if os.write(1, line) != len(line): sys.exit(3)',
+      '    except BlockingIOError:',
+      '        sys.exit(3)',
+    ].join('\n');
+    const file = path.join(dir, 'out.log');
+    let seen = '';
+    let first = true;
+    const r = await runSandboxed({
+      name: 'sandbox-test',
+      argv: ['python3', '-c', writer],
+      mounts: [],
+      tmpDir: path.join(dir, 'tmp'),
+      outputFile: file,
+      onOutput: (b) => {
+        if (first) {
+          first = false;
+          const until = Date.now() + 300; // a slow reader: a pipe would fill (64 KiB) meanwhile
+          while (Date.now() < until);
+        }
+        seen += b.toString();
+      },
+    });
+    expect(r.code).toBe(0);
+    const lines = seen.split('\n').filter((l) => l !== '');
+    expect(lines).toHaveLength(40000);
+    expect(lines[39999]).toMatch(/^line 039999 /);
+    expect(readFileSync(file, 'utf8')).toBe(seen);
   });
 });

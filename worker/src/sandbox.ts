@@ -12,7 +12,7 @@
  * with it the whole pid namespace) and every pid left in the job's cgroup.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const SANDBOX_UID = Number(process.env.NOMMU_CI_SANDBOX_UID ?? 65534);
@@ -60,8 +60,15 @@ export interface SandboxOptions {
   /** Kill after this many ms. */
   timeoutMs?: number;
   signal?: AbortSignal;
-  /** stdout and stderr, merged in order (one pipe). */
+  /** stdout and stderr, merged in order. */
   onOutput?: (chunk: Buffer) => void;
+  /**
+   * Send stdout and stderr to this host file instead of a pipe, and read them back from it into
+   * onOutput as it grows. UML makes its console fds non-blocking and drops what a full pipe
+   * refuses (EAGAIN); writes to a file are never refused, so no console line is lost however
+   * slowly we read.
+   */
+  outputFile?: string;
   /** Name for the cgroup (unique per run). */
   name: string;
 }
@@ -264,6 +271,9 @@ export function sandboxArgv(opts: SandboxOptions, limits: Limits): string[] {
 }
 
 /** Runs argv in the sandbox; resolves when it and everything it started is gone. Never rejects on exit codes. */
+/** How often a quiet output file is looked at again: the streaming latency it adds at most. */
+const TAIL_POLL_MS = 25;
+
 export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const start = Date.now();
@@ -272,7 +282,10 @@ export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult>
   // The wrapper shell joins the cgroups (as root, before dropping privileges), merges stderr into
   // stdout for the exec'd chain, and then becomes prlimit -> setpriv -> bwrap (same pid).
   const procs = cg?.procsFiles() ?? [];
-  const script = procs.map((_, i) => `echo $$ > "$${i + 1}" || exit 125; `).join('') + `shift ${procs.length}; exec "$@" 2>&1`;
+  const first = opts.outputFile ? 2 : 1;
+  const script =
+    procs.map((_, i) => `echo $$ > "$${i + first}" || exit 125; `).join('') +
+    (opts.outputFile ? `out=$1; shift ${procs.length + 1}; exec "$@" >>"$out" 2>&1` : `shift ${procs.length}; exec "$@" 2>&1`);
   const env: Record<string, string> = {
     PATH: '/usr/local/bin:/usr/bin:/bin',
     HOME: '/tmp',
@@ -281,7 +294,8 @@ export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult>
     LC_ALL: 'C.UTF-8',
     ...opts.env,
   };
-  const child = spawn('/bin/sh', ['-c', script, 'sh', ...procs, ...inner], {
+  if (opts.outputFile) closeSync(openSync(opts.outputFile, 'a'));
+  const child = spawn('/bin/sh', ['-c', script, 'sh', ...(opts.outputFile ? [opts.outputFile] : []), ...procs, ...inner], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env,
     detached: true,
@@ -309,6 +323,7 @@ export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult>
   };
   child.stdout.on('data', out);
   child.stderr.on('data', out);
+  const tail = opts.outputFile ? tailFile(opts.outputFile, out) : null;
   const res = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('error', (e) => {
       opts.onOutput?.(Buffer.from(`nommu-ci: cannot start sandbox: ${e.message}\n`));
@@ -316,6 +331,7 @@ export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult>
     });
     child.on('close', (code, signal) => resolve({ code, signal }));
   });
+  await tail?.finish();
   if (timer) clearTimeout(timer);
   opts.signal?.removeEventListener('abort', onAbort);
   let oom = false;
@@ -349,4 +365,36 @@ export async function sandboxSelfTest(tmpDir: string): Promise<void> {
   let out = '';
   const r = await runSandboxed({ name: 'selftest', argv: ['true'], mounts: [], tmpDir, timeoutMs: 30_000, onOutput: (b) => (out += b.toString()) });
   if (r.code !== 0) throw new Error(`the sandbox does not work on this host (${describeExit(r)}): ${out.trim().slice(0, 500)}`);
+}
+
+/** Follows a growing file, handing each new chunk to onData, until finish() has read it to its end. */
+function tailFile(file: string, onData: (b: Buffer) => void): { finish(): Promise<void> } {
+  const fd = openSync(file, 'r');
+  const buf = Buffer.alloc(1 << 16);
+  let pos = 0;
+  let stopping = false;
+  const pump = (async () => {
+    try {
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, pos);
+        if (n > 0) {
+          pos += n;
+          onData(Buffer.from(buf.subarray(0, n)));
+          await new Promise((r) => setImmediate(r));
+        } else if (stopping) {
+          return;
+        } else {
+          await new Promise((r) => setTimeout(r, TAIL_POLL_MS));
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+  })();
+  return {
+    async finish() {
+      stopping = true;
+      await pump;
+    },
+  };
 }

@@ -70,7 +70,6 @@ beforeAll(async () => {
 
   const extractor = new KtapExtractor();
   const stream = new KtapStream((p) => live.push(p));
-  const consoleFd = openSync(path.join(jobDir, 'console.log'), 'w');
   let partial = '';
   const line = (l: string): void => {
     for (const k of extractor.push(l.replace(/\r$/, ''))) stream.push(k);
@@ -84,15 +83,14 @@ beforeAll(async () => {
     env: { TMPDIR: '/dev/shm' },
     shmBytes: 1536 * 1024 * 1024,
     timeoutMs: 600_000,
+    outputFile: path.join(jobDir, 'console.log'),
     onOutput: (b) => {
-      writeSync(consoleFd, b);
       const parts = (partial + b.toString('utf8')).split('\n');
       partial = parts.pop() ?? '';
       parts.forEach(line);
     },
   });
   if (partial) line(partial);
-  closeSync(consoleFd);
   crash = extractor.crash;
   result = stream.end(crash ?? undefined);
 }, 1_800_000);

@@ -43,10 +43,13 @@ export async function startRunWorker(opts: RunWorkerOptions = {}): Promise<Runni
   const runs = new RunStore(redis);
   const jobsQueue = new Queue<QueueJobData>(jobsName, { connection: redis });
   const webhooksQueue = new Queue<WebhookJobData>(names.webhooks, { connection: redis });
+  const runsConn = redis.duplicate();
+  const webhooksConn = redis.duplicate();
+  for (const c of [runsConn, webhooksConn]) c.on('error', (e) => log(`redis: ${e.message}`));
   const runWorker = new Worker<RunJobData>(
     names.runs,
     createRunProcessor({ store, runs, jobsQueue, webhooks: webhooksQueue, webhookAttempts: opts.webhookAttempts, webhookBackoffMs: opts.webhookBackoffMs, log }),
-    { connection: redis.duplicate(), concurrency: 4 },
+    { connection: runsConn, concurrency: 4 },
   );
   const webhookWorker = new Worker<WebhookJobData>(
     names.webhooks,
@@ -58,7 +61,7 @@ export async function startRunWorker(opts: RunWorkerOptions = {}): Promise<Runni
       timeoutMs: opts.webhookTimeoutMs,
       log,
     }),
-    { connection: redis.duplicate(), concurrency: 4 },
+    { connection: webhooksConn, concurrency: 4 },
   );
   for (const w of [runWorker, webhookWorker] as Worker[]) w.on('error', (e) => log(`bullmq: ${e.message}`));
   runWorker.on('failed', (job, e) => log(`run ${job?.data.id ?? '?'}: attempt failed: ${e.message}`));
@@ -68,6 +71,7 @@ export async function startRunWorker(opts: RunWorkerOptions = {}): Promise<Runni
     async close() {
       await Promise.all([runWorker.close(), webhookWorker.close()]);
       await Promise.all([jobsQueue.close(), webhooksQueue.close()]);
+      for (const c of [runsConn, webhooksConn]) await c.quit().catch(() => c.disconnect());
       await redis.quit().catch(() => redis.disconnect());
     },
   };

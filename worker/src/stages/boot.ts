@@ -10,7 +10,7 @@
  * reaches the job deadline (killed; open tests become crash "timeout"), panics (the reader's
  * crash line ends the stream), or floods the console (killed past CONSOLE_LIMIT).
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { appendFileSync, truncateSync } from 'node:fs';
 import { KtapStream, type JobEvent, type KtapResult, type TestNode } from '@nommu-ci/shared';
 import { abortReason, JobAborted, StageError } from '../errors.js';
 import { assertSandboxStarted, describeExit, runSandboxed, type Mount, type SandboxResult } from '../sandbox.js';
@@ -91,7 +91,6 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
     enqueue(() => o.sink.appendTap(batch));
   };
 
-  const fd = openSync(o.consoleLog, 'a');
   const limit = o.consoleLimit ?? CONSOLE_LIMIT;
   const idleMs = o.idleMs ?? BOOT_IDLE_MS;
   const local = new AbortController();
@@ -107,6 +106,7 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
   };
   touch();
   let bytes = 0;
+  let flooded = false;
   let ktapLines = 0;
   let partial = '';
   let crashed: string | null = null;
@@ -143,13 +143,13 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
       shmBytes: 1536 * 1024 * 1024,
       signal: local.signal,
       timeoutMs: deadlineMs,
+      outputFile: o.consoleLog,
       onOutput: (b) => {
         touch();
         if (bytes >= limit) return;
         const room = limit - bytes;
         const chunk = b.length > room ? b.subarray(0, room) : b;
         bytes += chunk.length;
-        writeSync(fd, chunk);
         const parts = (partial + chunk.toString('utf8')).split('\n');
         partial = parts.pop() ?? '';
         if (partial.length > 65536) {
@@ -158,7 +158,7 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
         }
         parts.forEach(line);
         if (bytes >= limit) {
-          writeSync(fd, `\n[nommu-ci: console output exceeded ${limit} bytes; kernel killed]\n`);
+          flooded = true;
           stop(`console flood: more than ${Math.round(limit / 1048576)} MiB of console output; kernel killed`);
         }
       },
@@ -166,10 +166,14 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
   } finally {
     if (idle) clearTimeout(idle);
     o.signal?.removeEventListener('abort', onJobAbort);
-    closeSync(fd);
   }
   if (partial) line(partial);
   emit(reader.end());
+  if (flooded) {
+    // UML wrote on until it was killed: keep what was read, and say why it ends there.
+    truncateSync(o.consoleLog, limit);
+    appendFileSync(o.consoleLog, `\n[nommu-ci: console output exceeded ${limit} bytes; kernel killed]\n`);
+  }
   assertSandboxStarted(exit);
   const jobAbort = abortReason(o.signal);
   if (jobAbort?.why === 'cancel' || jobAbort?.why === 'shutdown') {
