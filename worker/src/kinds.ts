@@ -5,18 +5,13 @@
  */
 import { availability, loadBootSelftests, NOMMU_USERSPACE, type JobRequest } from '@nommu-ci/shared';
 import { StageError } from './errors.js';
-import { kselftestFragment, NOMMU_UNSUPPORTED, prepareKselftest } from './kselftest/plan.js';
-import type { Mount } from './sandbox.js';
-import { BOOT_IDLE_MS, kernelArgs } from './stages/boot.js';
+import { kselftestBootPlan, kselftestFragment, NOMMU_UNSUPPORTED, prepareKselftest } from './kselftest/plan.js';
+import { kernelArgs } from './stages/boot.js';
 import { mergeFragment, type Fragment } from './stages/config.js';
-import { bootSelftestReader, kunitReader, type ConsoleReader } from './stages/console-readers.js';
+import type { BootPlan } from './stages/boots.js';
+import { bootSelftestReader, kunitReader } from './stages/console-readers.js';
 
-export interface BootPlan {
-  args: string[];
-  mounts?: Mount[];
-  reader: ConsoleReader;
-  idleMs?: number;
-}
+
 
 /** What a kind may need after the build: the tree the kernel was built from, and the job's room. */
 export interface PrepareContext {
@@ -73,7 +68,7 @@ export function planKind(request: JobRequest, tree: string, mmu: boolean): KindP
         fragment,
         async prepare(ctx) {
           const p = await prepareKselftest({ request, mmu, ...ctx });
-          return { args: p.bootArgs, mounts: p.mounts, reader: kunitReader(), idleMs: Math.max(p.idleMs, BOOT_IDLE_MS) };
+          return kselftestBootPlan(p);
         },
       };
     }

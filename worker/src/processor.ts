@@ -37,7 +37,8 @@ import { JOBS_DIR } from './paths.js';
 import { boot } from './stages/boot.js';
 import { baseDir, build, collectBases, copyBase, ensureBase, ownedDir, type BaseSpec } from './stages/build.js';
 import { affectsConfig, configure, readDotConfig, type DotConfig } from './stages/config.js';
-import { planKind, type BootPlan } from './kinds.js';
+import { planKind } from './kinds.js';
+import { bootAll, type BootPlan } from './stages/boots.js';
 import { applyPatches, checkPatch, splitPatches } from './stages/patch.js';
 import { makeView, prepareSpare, pickKernel, seriesLabel, seriesTree } from './stages/source.js';
 
@@ -308,30 +309,29 @@ class JobRun {
     // boot, then test once KTAP flows
     await this.enter('boot', 'booting');
     let running: Promise<void> = Promise.resolve();
-    const outcome = await boot({
-      kernelDir,
-      tmpDir,
-      consoleLog: this.logs['console.log'],
-      ...plan,
-      signal: sig,
-      deadline: this.deadline,
-      name: `${this.id}-boot`,
-      sink: {
-        appendTap: (lines) => this.deps.store.appendTap(this.id, this.attempt, lines),
-        event: (e) => this.event(e),
-      },
-      onKtap: () => {
-        running = this.enter('test', 'running');
-      },
-    });
+    const appendTap = (lines: string[]): Promise<void> => this.deps.store.appendTap(this.id, this.attempt, lines);
+    const bootWith = (p: BootPlan, n: number) =>
+      boot({
+        kernelDir,
+        tmpDir,
+        consoleLog: this.logs['console.log'],
+        ...p,
+        signal: sig,
+        deadline: this.deadline,
+        name: `${this.id}-boot${n > 1 ? `-${n}` : ''}`,
+        sink: { appendTap, event: (e) => this.event(e) },
+        onKtap: () => {
+          if (n === 1) running = this.enter('test', 'running');
+        },
+      });
+    const { tests, summary, notes, last: outcome } = await bootAll(plan, bootWith, appendTap);
     await running;
-    const tests = outcome.result.tests;
-    const summary = outcome.result.summary;
     await this.deps.store.setResults(this.id, tests);
     await this.deps.store.update(this.id, { summary });
     this.account();
     const problems: string[] = [];
     if (summary.failed > 0 || summary.crashed > 0) problems.push(`${summary.failed} failed, ${summary.crashed} crashed`);
+    problems.push(...notes);
     if (outcome.problem) problems.push(outcome.problem);
     else if (!outcome.result.complete) problems.push('KTAP output incomplete');
     if (problems.length > 0) {

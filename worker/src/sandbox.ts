@@ -12,7 +12,7 @@
  * with it the whole pid namespace) and every pid left in the job's cgroup.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const SANDBOX_UID = Number(process.env.NOMMU_CI_SANDBOX_UID ?? 65534);
@@ -294,7 +294,8 @@ export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult>
     LC_ALL: 'C.UTF-8',
     ...opts.env,
   };
-  if (opts.outputFile) closeSync(openSync(opts.outputFile, 'a'));
+  // Output already in the file (an earlier boot of the same job) is not this run's.
+  const outputStart = opts.outputFile ? createdSize(opts.outputFile) : 0;
   const child = spawn('/bin/sh', ['-c', script, 'sh', ...(opts.outputFile ? [opts.outputFile] : []), ...procs, ...inner], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env,
@@ -323,7 +324,7 @@ export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult>
   };
   child.stdout.on('data', out);
   child.stderr.on('data', out);
-  const tail = opts.outputFile ? tailFile(opts.outputFile, out) : null;
+  const tail = opts.outputFile ? tailFile(opts.outputFile, outputStart, out) : null;
   const res = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('error', (e) => {
       opts.onOutput?.(Buffer.from(`nommu-ci: cannot start sandbox: ${e.message}\n`));
@@ -368,10 +369,10 @@ export async function sandboxSelfTest(tmpDir: string): Promise<void> {
 }
 
 /** Follows a growing file, handing each new chunk to onData, until finish() has read it to its end. */
-function tailFile(file: string, onData: (b: Buffer) => void): { finish(): Promise<void> } {
+function tailFile(file: string, from: number, onData: (b: Buffer) => void): { finish(): Promise<void> } {
   const fd = openSync(file, 'r');
   const buf = Buffer.alloc(1 << 16);
-  let pos = 0;
+  let pos = from;
   let stopping = false;
   const pump = (async () => {
     try {
@@ -397,4 +398,10 @@ function tailFile(file: string, onData: (b: Buffer) => void): { finish(): Promis
       await pump;
     },
   };
+}
+
+/** Creates `file` if need be; returns its size. */
+function createdSize(file: string): number {
+  closeSync(openSync(file, 'a'));
+  return statSync(file).size;
 }

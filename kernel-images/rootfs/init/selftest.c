@@ -12,12 +12,16 @@
  *   hang        prints a line, then never returns (the per-test timeout must kill it)
  *   tap-hang    TAP plan 1..2, one passing result, then never returns
  *   bg          starts `hang` in the background holding stdout, exits 0 (init must not wait for it)
+ *   poweroff    powers the kernel off mid-run: a test that kills the kernel, so init never
+ *               reports it (the worker reports it crashed and boots again for the tests after
+ *               it); outside a guest, where reboot(2) is refused, it fails with the reason
  * Uses vfork+execve only, so it runs on no-MMU as well.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/reboot.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
@@ -64,6 +68,12 @@ int main(int argc, char **argv)
 		printf("TAP version 13\n1..2\nok 1 started\n");
 		for (;;)
 			pause();
+	}
+	if (!strcmp(name, "poweroff")) {
+		printf("powering the kernel off\n");
+		reboot(RB_POWER_OFF);
+		perror("reboot");
+		return 1;
 	}
 	if (!strcmp(name, "bg")) {
 		char path[4096];

@@ -2,21 +2,24 @@
  * kselftests on a real MMU UML kernel, in the sandbox: the base kernel built with
  * kselftestFragment() (stages/build.ts's ensureBase; reused once built), a few `timers` and `mm`
  * programs built statically from the tree (build.ts, cached), our own test programs (one hangs,
- * one crashes), the rootfs, and a boot with prepareKselftest()'s arguments and mounts, its console
- * read as the boot stage reads it (KtapExtractor, KtapStream). Checks the per-test results, that
- * the hanging program is timed out and reported while the rest still run, and that a program that
- * cannot be built is reported skipped with the compiler's reason.
+ * one crashes, one powers the kernel off), the rootfs, and the boots the worker makes of it
+ * (kselftestBootPlan through bootAll and the boot stage). Checks the per-test results, that the
+ * hanging program is timed out and reported while the rest still run, that the program that
+ * kills the kernel is reported crashed and a second boot runs the tests after it, and that a
+ * program that cannot be built is reported skipped with the compiler's reason.
  *
  * A cold run builds a kernel (3-8 min on two busy cores); later runs boot in about a minute.
  */
 import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CACHE_DIR, KtapExtractor, KtapStream, loadCatalog, type KtapResult, type TestNode } from '@nommu-ci/shared';
+import { CACHE_DIR, loadCatalog, type TestNode } from '@nommu-ci/shared';
 import { removeTree } from '../exec.js';
-import { runSandboxed, type SandboxResult } from '../sandbox.js';
+import { boot, type BootOutcome } from '../stages/boot.js';
+import { bootAll, type BootPlan, type BootsOutcome } from '../stages/boots.js';
 import { ensureBase, ownedDir } from '../stages/build.js';
-import { kselftestFragment, prepareKselftest, type PreparedKselftest } from './plan.js';
+import { kselftestBootPlan, kselftestFragment, prepareKselftest, type PreparedKselftest } from './plan.js';
+import { KERNEL_KILLER } from './rootfs.js';
 
 const kernel = loadCatalog()[0]!;
 const jobDir = path.join(CACHE_DIR, 'jobs', `kselftest-it-${process.pid}`);
@@ -33,9 +36,9 @@ const MM = ['mremap_dontunmap', 'map_fixed_noreplace', 'merge', 'mdwe_test', 'ml
 
 let kernelDir: string;
 let prepared: PreparedKselftest;
-let result: KtapResult;
-let exit: SandboxResult;
-let crash: string | null;
+let outcome: BootsOutcome;
+let boots: BootOutcome[];
+const tap: string[] = [];
 const live: string[][] = [];
 
 beforeAll(async () => {
@@ -61,38 +64,27 @@ beforeAll(async () => {
       mmu: true,
       log,
       name: `kselftest-it-${process.pid}`,
-      selftestPrograms: ['plain-pass', 'tap-pass', 'hang', 'tap-crash', 'bg', 'skip'],
+      selftestPrograms: ['plain-pass', 'tap-pass', 'hang', KERNEL_KILLER, 'tap-crash', 'bg', 'skip'],
       selftestTimeoutS: 3,
     });
   } finally {
     closeSync(fd);
   }
 
-  const extractor = new KtapExtractor();
-  const stream = new KtapStream((p) => live.push(p));
-  let partial = '';
-  const line = (l: string): void => {
-    for (const k of extractor.push(l.replace(/\r$/, ''))) stream.push(k);
-  };
-  exit = await runSandboxed({
-    name: `kselftest-it-boot-${process.pid}`,
-    argv: ['/build/linux', ...prepared.bootArgs],
-    mounts: [{ host: kernelDir, path: '/build' }, ...prepared.mounts],
-    tmpDir,
-    cwd: '/tmp',
-    env: { TMPDIR: '/dev/shm' },
-    shmBytes: 1536 * 1024 * 1024,
-    timeoutMs: 600_000,
-    outputFile: path.join(jobDir, 'console.log'),
-    onOutput: (b) => {
-      const parts = (partial + b.toString('utf8')).split('\n');
-      partial = parts.pop() ?? '';
-      parts.forEach(line);
-    },
-  });
-  if (partial) line(partial);
-  crash = extractor.crash;
-  result = stream.end(crash ?? undefined);
+  boots = [];
+  const bootWith = (plan: BootPlan, n: number): Promise<BootOutcome> =>
+    boot({
+      kernelDir,
+      tmpDir,
+      consoleLog: path.join(jobDir, 'console.log'),
+      ...plan,
+      name: `kselftest-it-boot-${n}-${process.pid}`,
+      sink: {
+        appendTap: async (lines) => void tap.push(...lines),
+        event: async (e) => void (e.type === 'test' && live.push(e.path)),
+      },
+    }).then((o) => (boots.push(o), o));
+  outcome = await bootAll(kselftestBootPlan(prepared), bootWith, async (lines) => void tap.push(...lines));
 }, 1_800_000);
 
 afterAll(async () => {
@@ -106,18 +98,20 @@ const child = (n: TestNode | undefined, name: string): TestNode => {
   return c;
 };
 const top = (name: string): TestNode => {
-  const t = result.tests.find((x) => x.name === name);
-  if (!t) throw new Error(`no top-level test ${name}: ${result.tests.map((x) => x.name).join(', ')}`);
+  const t = outcome.tests.find((x) => x.name === name);
+  if (!t) throw new Error(`no top-level test ${name}: ${outcome.tests.map((x) => x.name).join(', ')}`);
   return t;
 };
 
 describe.skipIf(!kernel.available)('kselftest on the MMU UML kernel', () => {
   it('boots the rootfs, runs init, powers off cleanly', () => {
-    expect(exit.killed).toBeNull();
-    expect(exit.code).toBe(0);
-    expect(crash).toBeNull();
-    expect(result.version).toBe('KTAP version 1');
-    expect(result.tests.map((t) => t.name)).toEqual(['nommu-ci', 'timers', 'mm']);
+    expect(boots.map((b) => [b.exit.killed, b.exit.code, b.problem])).toEqual([
+      [null, 0, null],
+      [null, 0, null],
+    ]);
+    expect(boots[1]!.result.complete).toBe(true);
+    expect(tap[0]).toBe('KTAP version 1');
+    expect(outcome.tests.map((t) => t.name)).toEqual(['nommu-ci', 'timers', 'mm']);
     // Results arrived one by one, as the boot stage streams them.
     expect(live.length).toBeGreaterThan(10);
   });
@@ -128,6 +122,7 @@ describe.skipIf(!kernel.available)('kselftest on the MMU UML kernel', () => {
       ['plain-pass', 'pass'],
       ['tap-pass', 'pass'],
       ['hang', 'fail'],
+      [KERNEL_KILLER, 'crash'],
       ['tap-crash', 'fail'],
       ['bg', 'pass'],
       ['skip', 'skip'],

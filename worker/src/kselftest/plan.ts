@@ -21,7 +21,11 @@ import { NOMMU_USERSPACE, type KselftestJobRequest } from '@nommu-ci/shared';
 import { StageError } from '../errors.js';
 import type { Mount } from '../sandbox.js';
 import { buildTests, type BuildRequest } from './build.js';
-import { assembleRootfs, buildInit, rootfsBootArgs, ROOTFS_MOUNT, selftestEntries, type PlanEntry } from './rootfs.js';
+import { BOOT_IDLE_MS } from '../stages/boot.js';
+import type { BootPlan } from '../stages/boots.js';
+import { kunitReader } from '../stages/console-readers.js';
+import { leftover, markDied } from './resume.js';
+import { assembleRootfs, buildInit, rootfsBootArgs, ROOTFS_MOUNT, selftestEntries, writePlan, type PlanEntry } from './rootfs.js';
 import { readTarget, type KselftestTarget, type KselftestTest } from '@nommu-ci/shared';
 
 export { kselftestFragment, kselftestKconfig } from './kconfig.js';
@@ -180,5 +184,27 @@ export async function prepareKselftest(o: PrepareOptions): Promise<PreparedKself
     skipped,
     plan,
     idleMs: (Math.max(0, ...plan.map((e) => e.timeout_s)) + 60) * 1000,
+  };
+}
+
+/**
+ * How to boot a prepared kselftest run of `entries` (default: its whole plan). After a test
+ * kills the kernel, it names that test crashed and boots again for the tests after it.
+ */
+export function kselftestBootPlan(p: PreparedKselftest, entries: PlanEntry[] = p.plan): BootPlan {
+  return {
+    args: p.bootArgs,
+    mounts: p.mounts,
+    reader: kunitReader(),
+    idleMs: Math.max(p.idleMs, BOOT_IDLE_MS),
+    resume(tests, reason) {
+      const left = leftover(entries, tests);
+      if (!left) return null;
+      const name = `${left.died.target}:${left.died.test}`;
+      const marked = markDied(tests, left.died, reason);
+      if (left.rest.length === 0) return { tests: marked, next: null, note: `the kernel died in ${name}` };
+      writePlan(p.rootfs, left.rest);
+      return { tests: marked, next: kselftestBootPlan(p, left.rest), note: `the kernel died in ${name}; booted again for the ${left.rest.length} test(s) after it` };
+    },
   };
 }

@@ -28,6 +28,8 @@ export const TEST_ROOT = '/kselftest';
 export const ROOTFS_MOUNT = '/rootfs';
 /** The programs of kernel-images/rootfs/init/selftest.c, by behaviour (see there). */
 export const SELFTEST_PROGRAMS = ['tap-pass', 'tap-fail', 'tap-noversion', 'tap-crash', 'plain-pass', 'exit-fail', 'skip', 'hang', 'tap-hang', 'bg'] as const;
+/** The one that kills the kernel (powers it off): only for a guest, never in the list above that runs on the host too. */
+export const KERNEL_KILLER = 'poweroff';
 /** The target name our own test programs run under. */
 export const SELFTEST_TARGET = 'nommu-ci';
 
@@ -120,6 +122,11 @@ export function assembleRootfs(dir: string, init: InitBinaries, entries: readonl
     copyFileSync(e.program, dest);
     chmodSync(dest, 0o755);
   }
+  writePlan(dir, entries);
+}
+
+/** Replaces what init of the rootfs at `dir` runs (the programs must be there already). */
+export function writePlan(dir: string, entries: readonly PlanEntry[]): void {
   writeFileSync(path.join(dir, 'nommu-ci/plan'), formatPlan(entries));
 }
 

@@ -10,7 +10,7 @@
  * reaches the job deadline (killed; open tests become crash "timeout"), panics (the reader's
  * crash line ends the stream), or floods the console (killed past CONSOLE_LIMIT).
  */
-import { appendFileSync, truncateSync } from 'node:fs';
+import { appendFileSync, existsSync, statSync, truncateSync } from 'node:fs';
 import { KtapStream, type JobEvent, type KtapResult, type TestNode } from '@nommu-ci/shared';
 import { abortReason, JobAborted, StageError } from '../errors.js';
 import { assertSandboxStarted, describeExit, runSandboxed, type Mount, type SandboxResult } from '../sandbox.js';
@@ -107,6 +107,8 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
   touch();
   let bytes = 0;
   let flooded = false;
+  // A job may boot more than once (kselftest after a crash): each boot appends to console.log.
+  const before = existsSync(o.consoleLog) ? statSync(o.consoleLog).size : 0;
   let ktapLines = 0;
   let partial = '';
   let crashed: string | null = null;
@@ -171,7 +173,7 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
   emit(reader.end());
   if (flooded) {
     // UML wrote on until it was killed: keep what was read, and say why it ends there.
-    truncateSync(o.consoleLog, limit);
+    truncateSync(o.consoleLog, before + limit);
     appendFileSync(o.consoleLog, `\n[nommu-ci: console output exceeded ${limit} bytes; kernel killed]\n`);
   }
   assertSandboxStarted(exit);
