@@ -109,7 +109,9 @@ describe.skipIf(!kernel.available)('kselftest on the MMU UML kernel', () => {
       [null, 0, null],
       [null, 0, null],
     ]);
-    expect(boots[1]!.result.complete).toBe(true);
+    // The second boot ran everything after the program that killed the first; the only gap in
+    // its KTAP is tap-crash's own plan, cut short by its SIGSEGV.
+    expect(boots[1]!.result.errors).toEqual(['nommu-ci.tap-crash: expected 3 tests, got 2']);
     expect(tap[0]).toBe('KTAP version 1');
     expect(outcome.tests.map((t) => t.name)).toEqual(['nommu-ci', 'timers', 'mm']);
     // Results arrived one by one, as the boot stage streams them.
