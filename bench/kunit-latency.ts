@@ -37,7 +37,7 @@ function patchFor(): string {
   writeFileSync(path.join(scratch, 'a', TEST_FILE), orig);
   writeFileSync(path.join(scratch, 'b', TEST_FILE), oneLineChange(orig));
   try {
-    execFileSync('git', ['diff', '--no-index', `a/${TEST_FILE}`, `b/${TEST_FILE}`], { cwd: scratch });
+    execFileSync('git', ['diff', '--no-index', '--no-prefix', `a/${TEST_FILE}`, `b/${TEST_FILE}`], { cwd: scratch });
     throw new Error('no difference');
   } catch (e) {
     const out = (e as { stdout?: Buffer }).stdout?.toString() ?? '';
@@ -63,11 +63,13 @@ async function serviceJob(base: string, body: object): Promise<Timing> {
   const total = Date.now();
   const rec = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as {
     state: string;
+    stage: string | null;
+    message: string | null;
     summary: Record<string, number>;
     timings: { stages: Record<string, number> };
   };
   const st = Object.entries(rec.timings.stages).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}s`).join(', ');
-  return { firstKtapS: (first - t0) / 1000, totalS: (total - t0) / 1000, detail: `${rec.state}; ${JSON.stringify(rec.summary)}; ${st}` };
+  return { firstKtapS: (first - t0) / 1000, totalS: (total - t0) / 1000, detail: `${rec.state}${rec.state === 'passed' ? '' : ` at ${rec.stage}: ${rec.message}`}; ${JSON.stringify(rec.summary)}; ${st}` };
 }
 
 async function kunitPy(tree: string, buildDir: string): Promise<Timing> {

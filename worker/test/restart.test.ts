@@ -1,13 +1,17 @@
 /**
  * A worker process killed (SIGKILL) in the middle of a build: BullMQ's stalled-job handling
  * hands the job to another worker, which ends the lost attempt's tap stream as "retry", runs
- * attempt 2, and the job finishes once. And SIGTERM stops a worker promptly.
+ * attempt 2, and the job finishes once. Redis restarting mid-job loses nothing. And SIGTERM stops
+ * a worker promptly.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { FINAL_STATES, JobStore, loadCatalog, REPO_DIR, type JobEvent } from '@nommu-ci/shared';
+import { freePort, startRedisServer } from '@nommu-ci/shared/redis-server';
 import { startWorker } from '../src/index.js';
 import { freshQueueName, makeQueue, startTestRedis, submitJob, waitForState, type TestRedis } from './helpers.js';
 import { lineOf, linePatch } from './patches.js';
@@ -101,6 +105,54 @@ describe.sequential('worker restarts', () => {
         if (w1.child.exitCode === null && w1.child.signalCode === null) w1.child.kill('SIGKILL');
         await queue.close();
         await events.close();
+      }
+    },
+    900_000,
+  );
+
+  it(
+    'loses nothing when Redis restarts in the middle of a job: it finishes with its record, stream and results',
+    async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'nci-redis-restart-'));
+      const port = await freePort();
+      let server = await startRedisServer({ dir, port });
+      const conn = new Redis(server.url, { maxRetriesPerRequest: null });
+      // The job's Redis is this test's own, restarted below; the helpers take it like the shared one.
+      const r: TestRedis = { server, url: server.url, redis: conn, store: new JobStore(conn), stop: async () => undefined };
+      const name = freshQueueName();
+      const { queue, events } = makeQueue(r, name);
+      const w = await startWorker({ redisUrl: server.url, queueName: name, log: () => undefined });
+      try {
+        const rel = 'lib/tests/list-test.c';
+        const patch = linePatch(rel, lineOf(rel, 'Test the different ways of initialising a list.'), ['\t/* redis restarted */'], 'list-test: survive a Redis restart');
+        const id = await submitJob(r, queue, { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL, patch });
+        const start = Date.now();
+        for (;;) {
+          const rec = await r.store.get(id);
+          if (rec?.stage === 'build' || rec?.stage === 'config' || rec?.stage === 'patch') break;
+          if (rec && FINAL_STATES.has(rec.state)) throw new Error(`job ended before the restart: ${JSON.stringify(rec)}`);
+          if (Date.now() - start > 300_000) throw new Error('job never started');
+          await new Promise((res) => setTimeout(res, 50));
+        }
+        await server.stop();
+        await new Promise((res) => setTimeout(res, 2000));
+        server = await startRedisServer({ dir, port });
+        const rec = await waitForState(r, id, [...FINAL_STATES], 600_000);
+        console.log(`redis restart: job ${rec.state} as attempt ${rec.attempt}: ${rec.message}`);
+        expect(rec.state).toBe('passed');
+        expect(rec.attempt).toBe(1);
+        expect((await r.store.results(id))?.[0]?.name).toBe('list-kunit-test');
+        const tap = await JobStore.readStream(r.redis, r.store.tapKey(id, 1), '0', 0);
+        expect(tap[0]?.fields.l).toBe('KTAP version 1');
+        expect(tap.at(-1)?.fields.eof).toBe('done');
+        expect(await r.store.artifact(id, 'build.log')).not.toBeNull();
+      } finally {
+        await w.close(0);
+        await queue.close();
+        await events.close();
+        r.redis.disconnect();
+        await server.stop();
+        rmSync(dir, { recursive: true, force: true });
       }
     },
     900_000,

@@ -156,7 +156,8 @@ export function prepareSpare(tree: string): void {
   void (async () => {
     try {
       mkdirSync(SPARES_DIR, { recursive: true });
-      await mustRun(['cp', '-al', tree, tmp]);
+      // Made while a build may be running: at idle priority, so it does not slow the build.
+      await mustRun(['nice', '-n', '19', 'ionice', '-c', '3', 'cp', '-al', tree, tmp]);
       await rename(tmp, path.join(SPARES_DIR, `${key}-ready-${tag}`));
     } catch {
       await removeTree(tmp).catch(() => undefined);
