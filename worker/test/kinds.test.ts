@@ -40,8 +40,9 @@ function summaryCounts(consoleLog: string): Map<string, { passed?: number; faile
 async function bootSelftestJob(mmu: boolean) {
   const run = await runJobOn(t, { kind: 'boot-selftest', kernel: kernel.name, mmu, selftests: SELFTESTS }, { timeoutMs: 1_500_000 });
   const r = run.record;
-  console.log(`boot-selftest mmu=${mmu}: ${r.state} ${run.ms} ms, stages ${JSON.stringify(r.timings.stages)}: ${r.message}`);
   const results = (await t.store.results(run.id)) ?? [];
+  console.log(`boot-selftest mmu=${mmu}: ${r.state} ${run.ms} ms, stages ${JSON.stringify(r.timings.stages)}: ${r.message}`);
+  for (const x of results) console.log(`  ${x.name}: ${x.status} ${x.children[0]?.diagnostics.find((d) => d.includes(': passed ')) ?? ''}`);
   const consoleLog = (await t.store.artifact(run.id, 'console.log'))?.toString() ?? '';
   const tap = await tapLines(t, run.id);
   return { run, r, results, consoleLog, tap };
