@@ -51,6 +51,18 @@ function workerProcess(queueName: string, env: Record<string, string> = {}): { c
 
 const exited = (c: ChildProcess): Promise<void> => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
 
+/** Waits until the (patched) job is past its source stage and not yet booting: mid-build. */
+async function inBuild(r: TestRedis, id: string, what: string): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    const rec = await r.store.get(id);
+    if (rec?.stage === 'build' || rec?.stage === 'config' || rec?.stage === 'patch') return;
+    if (rec && FINAL_STATES.has(rec.state)) throw new Error(`job ended before ${what}: ${JSON.stringify(rec)}`);
+    if (Date.now() - start > 300_000) throw new Error('job never started');
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
 describe.sequential('worker restarts', () => {
   it(
     'retries a job whose worker was killed mid-build; it finishes once, as attempt 2',
@@ -63,14 +75,7 @@ describe.sequential('worker restarts', () => {
       const patch = linePatch(rel, lineOf(rel, 'Test the different ways of initialising a list.'), ['\t/* killed worker */'], 'list-test: survive a worker kill');
       const id = await submitJob(t, queue, { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL, patch }, { attempts: 3 });
       try {
-        const start = Date.now();
-        for (;;) {
-          const r = await t.store.get(id);
-          if (r?.stage === 'build' || r?.stage === 'patch' || r?.stage === 'config') break;
-          if (r && FINAL_STATES.has(r.state)) throw new Error(`job ended before the kill: ${JSON.stringify(r)}`);
-          if (Date.now() - start > 300_000) throw new Error('job never started');
-          await new Promise((res) => setTimeout(res, 100));
-        }
+        await inBuild(t, id, 'the kill');
         w1.child.kill('SIGKILL');
         await exited(w1.child);
         const killedAt = Date.now();
@@ -117,6 +122,7 @@ describe.sequential('worker restarts', () => {
       const port = await freePort();
       let server = await startRedisServer({ dir, port });
       const conn = new Redis(server.url, { maxRetriesPerRequest: null });
+      conn.on('error', () => undefined); // refused while the server is down: expected here
       // The job's Redis is this test's own, restarted below; the helpers take it like the shared one.
       const r: TestRedis = { server, url: server.url, redis: conn, store: new JobStore(conn), stop: async () => undefined };
       const name = freshQueueName();
@@ -126,14 +132,7 @@ describe.sequential('worker restarts', () => {
         const rel = 'lib/tests/list-test.c';
         const patch = linePatch(rel, lineOf(rel, 'Test the different ways of initialising a list.'), ['\t/* redis restarted */'], 'list-test: survive a Redis restart');
         const id = await submitJob(r, queue, { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL, patch });
-        const start = Date.now();
-        for (;;) {
-          const rec = await r.store.get(id);
-          if (rec?.stage === 'build' || rec?.stage === 'config' || rec?.stage === 'patch') break;
-          if (rec && FINAL_STATES.has(rec.state)) throw new Error(`job ended before the restart: ${JSON.stringify(rec)}`);
-          if (Date.now() - start > 300_000) throw new Error('job never started');
-          await new Promise((res) => setTimeout(res, 50));
-        }
+        await inBuild(r, id, 'the restart');
         await server.stop();
         await new Promise((res) => setTimeout(res, 2000));
         server = await startRedisServer({ dir, port });
