@@ -127,7 +127,8 @@ describe.sequential('worker restarts', () => {
       const r: TestRedis = { server, url: server.url, redis: conn, store: new JobStore(conn), stop: async () => undefined };
       const name = freshQueueName();
       const { queue, events } = makeQueue(r, name);
-      for (const e of [queue, events]) e.on('error', () => undefined);
+      queue.on('error', () => undefined);
+      events.on('error', () => undefined);
       const w = await startWorker({ redisUrl: server.url, queueName: name, log: () => undefined });
       try {
         const rel = 'lib/tests/list-test.c';
