@@ -7,8 +7,9 @@ import { buildApp } from './app.js';
 export async function startApi(opts: { port: number; host: string; redis: string }) {
   // Redis may restart under us: commands wait for the reconnect instead of failing the request.
   const redis = new Redis(opts.redis, { maxRetriesPerRequest: null });
+  const queueConn = redis.duplicate();
   const queue = new Queue<QueueJobData>(QUEUE_NAME, {
-    connection: redis.duplicate(),
+    connection: queueConn,
     defaultJobOptions: {
       attempts: Number(process.env.NOMMU_CI_ATTEMPTS ?? 3),
       backoff: { type: 'exponential', delay: 5000 },
@@ -25,12 +26,15 @@ export async function startApi(opts: { port: number; host: string; redis: string
     bootSelftests: () => loadBootSelftests(),
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
   });
+  // While Redis is away requests wait (above); say so in the log, once per failed reconnect.
+  for (const c of [redis, queueConn]) c.on('error', (e: Error) => app.log.warn(`redis: ${e.message}`));
   await app.listen({ port: opts.port, host: opts.host });
   return {
     app,
     async close() {
       await app.close();
       await queue.close();
+      queueConn.disconnect();
       redis.disconnect();
     },
   };
