@@ -3,7 +3,7 @@
  * API its validation, its serialization and its OpenAPI document from one definition.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import type { Summary } from './result.js';
+import { emptySummary, type Summary } from './result.js';
 import { KselftestJobRequest } from './kselftest.js';
 
 export const MAX_PATCH_BYTES = 8 * 1024 * 1024;
@@ -130,3 +130,19 @@ export type JobEvent =
 
 export const ARTIFACTS = ['build.log', 'console.log', 'config', 'patch.log'] as const;
 export type ArtifactName = (typeof ARTIFACTS)[number];
+
+/** A fresh job record, as POST /v1/jobs makes it. */
+export function newJobRecord(id: string, kind: JobRequest['kind']): JobRecord {
+  return {
+    id,
+    kind,
+    state: 'queued',
+    stage: null,
+    message: null,
+    summary: emptySummary(),
+    timings: { queued_at: new Date().toISOString(), stages: {} },
+    kernel: null,
+    config: null,
+    attempt: 0,
+  };
+}

@@ -11,8 +11,6 @@ import { mergeFragment, type Fragment } from './stages/config.js';
 import type { BootPlan } from './stages/boots.js';
 import { bootSelftestReader, kunitReader } from './stages/console-readers.js';
 
-
-
 /** What a kind may need after the build: the tree the kernel was built from, and the job's room. */
 export interface PrepareContext {
   /** The tree as built: pristine, series-applied or the job's patched view. */
@@ -62,7 +60,8 @@ export function planKind(request: JobRequest, tree: string, mmu: boolean): KindP
       return { fragment, prepare: async () => ({ args: BOOT_SELFTEST_ARGS, reader: bootSelftestReader(selected) }) };
     }
     case 'kselftest': {
-      if (!mmu && !NOMMU_USERSPACE) throw new StageError('config', NOMMU_UNSUPPORTED); // before building a kernel for nothing
+      // Checked here, before a kernel is built for nothing.
+      if (!mmu && !NOMMU_USERSPACE) throw new StageError('config', NOMMU_UNSUPPORTED);
       const fragment = kselftestFragment({ mmu, kconfig_add: request.kconfig_add });
       return {
         fragment,

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { emptySummary, FINAL_STATES, JobStore, type JobEvent, type JobRecord, type JobRequest, type QueueJobData } from '@nommu-ci/shared';
+import { FINAL_STATES, JobStore, newJobRecord, type JobEvent, type JobRecord, type JobRequest, type QueueJobData } from '@nommu-ci/shared';
 import { startWorker } from '../src/index.js';
 import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
 
@@ -51,19 +51,7 @@ export async function submitJob(
   opts: { attempts?: number } = {},
 ): Promise<string> {
   const id = randomUUID();
-  const record: JobRecord = {
-    id,
-    kind: request.kind,
-    state: 'queued',
-    stage: null,
-    message: null,
-    summary: emptySummary(),
-    timings: { queued_at: new Date().toISOString(), stages: {} },
-    kernel: null,
-    config: null,
-    attempt: 0,
-  };
-  await t.store.create(record, request);
+  await t.store.create(newJobRecord(id, request.kind), request);
   await queue.add(request.kind, { id }, { jobId: id, attempts: opts.attempts ?? 1 });
   return id;
 }

@@ -9,8 +9,8 @@ import {
   JobRequest,
   availability,
   defaultMmu,
+  newJobRecord,
   NOMMU_USERSPACE,
-  emptySummary,
   parseKconfig,
   type JobRecord,
 } from '@nommu-ci/shared';
@@ -82,19 +82,7 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
       // The stored request is resolved: the worker and the reports see what actually ran.
       const resolved: JobRequest = { ...body, kernel: body.kernel ?? app.deps.catalog()[0]!.name, mmu: body.mmu ?? defaultMmu(series, body.kind) };
       const id = randomUUID();
-      const record: JobRecord = {
-        id,
-        kind: body.kind,
-        state: 'queued',
-        stage: null,
-        message: null,
-        summary: emptySummary(),
-        timings: { queued_at: new Date().toISOString(), stages: {} },
-        kernel: null,
-        config: null,
-        attempt: 0,
-      };
-      await app.deps.store.create(record, resolved);
+      await app.deps.store.create(newJobRecord(id, body.kind), resolved);
       try {
         await app.deps.queue.add(body.kind, { id }, { jobId: id });
       } catch (err) {

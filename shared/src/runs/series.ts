@@ -4,8 +4,7 @@
  * series order (cover letter and replies dropped), which the patch stage applies in order.
  */
 import { createHash } from 'node:crypto';
-import type { JobRecord, JobRequest } from '../job.js';
-import { emptySummary } from '../result.js';
+import type { JobRequest } from '../job.js';
 import { threadIds, type ParsedMbox } from '../mbox.js';
 import type { RunRecord, RunSeries } from './model.js';
 
@@ -46,22 +45,6 @@ export function prefixMbox(m: ParsedMbox, k = m.patches.length): string {
       ].join('\n'),
     )
     .join('\n');
-}
-
-/** A fresh job record, as POST /v1/jobs makes it. */
-export function newJobRecord(id: string, kind: JobRequest['kind']): JobRecord {
-  return {
-    id,
-    kind,
-    state: 'queued',
-    stage: null,
-    message: null,
-    summary: emptySummary(),
-    timings: { queued_at: new Date().toISOString(), stages: {} },
-    kernel: null,
-    config: null,
-    attempt: 0,
-  };
 }
 
 /** The resolved KUnit job request of one cell of a run. */

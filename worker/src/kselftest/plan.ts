@@ -16,8 +16,6 @@
  * killed by init, which reports it, before the boot stage gives up on the kernel.
  */
 import path from 'node:path';
-import type { TestNode } from '@nommu-ci/shared';
-import { NOMMU_USERSPACE, type KselftestJobRequest } from '@nommu-ci/shared';
 import { StageError } from '../errors.js';
 import type { Mount } from '../sandbox.js';
 import { buildTests, type BuildRequest } from './build.js';
@@ -26,10 +24,11 @@ import type { BootPlan } from '../stages/boots.js';
 import { kunitReader } from '../stages/console-readers.js';
 import { leftover, markDied } from './resume.js';
 import { assembleRootfs, buildInit, rootfsBootArgs, ROOTFS_MOUNT, selftestEntries, writePlan, type PlanEntry } from './rootfs.js';
-import { readTarget, type KselftestTarget, type KselftestTest } from '@nommu-ci/shared';
+import { NOMMU_USERSPACE, readTarget, type KselftestJobRequest, type KselftestTarget, type KselftestTest, type TestNode } from '@nommu-ci/shared';
 
 export { kselftestFragment, kselftestKconfig } from './kconfig.js';
 
+/** Static-pie programs (musl) and busybox for the no-MMU kernel come with the no-MMU userspace work (planKind refuses such jobs before their kernel is built, and this before their programs are). */
 export const NOMMU_UNSUPPORTED = 'kselftest jobs on the no-MMU kernel need no-MMU userspace, which is not available yet; use "mmu": true';
 
 export const MAX_TEST_TIMEOUT_S = Number(process.env.NOMMU_CI_KSELFTEST_MAX_TEST_TIMEOUT_S ?? 240);
@@ -124,7 +123,6 @@ export function selectTests(req: KselftestJobRequest, tree: string): Selected[] 
 }
 
 export async function prepareKselftest(o: PrepareOptions): Promise<PreparedKselftest> {
-  // Static-pie programs (musl) and busybox for the no-MMU kernel come with the no-MMU userspace work.
   if (!o.mmu && !NOMMU_USERSPACE) throw new StageError('config', NOMMU_UNSUPPORTED);
   const selected = selectTests(o.request, o.srcDir);
   const init = await buildInit(o.signal);

@@ -62,8 +62,8 @@ export async function kmake(o: KmakeOptions): Promise<KmakeResult> {
     CCACHE_DIR: '/ccache',
     CCACHE_TEMPDIR: '/tmp/ccache-tmp',
     // Depend mode hashes the compiler's own -MMD output instead of running the preprocessor
-    // first: a miss costs one compile, as without ccache (measured on mm/ and lib/ of the
-    // default KUnit config: 28.5 s, plain gcc 31 s, ccache's default mode 43 s).
+    // first: a miss costs one compile, as without ccache (bench/ccache-modes.sh, mm/ and lib/
+    // with cold caches: gcc 32.3 s, ccache's default mode 43.3 s, depend mode 27.8 s).
     CCACHE_DEPEND: '1',
     KBUILD_BUILD_USER: 'nommu-ci',
     KBUILD_BUILD_HOST: 'sandbox',
