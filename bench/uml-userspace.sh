@@ -1,0 +1,66 @@
+#!/bin/bash
+# Benchmark (run by hand): system call and process start-up latency of user programs on no-MMU
+# UML, on MMU UML in its seccomp and its ptrace mode, and natively, with one program
+# (uml-userspace/syscall-bench.c, musl static-pie, which all four can run) and one kernel tree:
+# Debian's linux-source-7.2 with our series applied, built twice (x86_64_nommu_defconfig and
+# x86_64_defconfig, each with hostfs and devtmpfs). The program is init of each kernel.
+#
+#   bench/uml-userspace.sh [WORKDIR]   (default $NOMMU_CI_CACHE/bench-userspace; builds are reused)
+#
+# Run it on an idle machine: every figure is a wall-clock mean.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+CACHE=${NOMMU_CI_CACHE:-/var/cache/nommu-ci}
+SRC=$CACHE/src/linux-source-7.2
+work=${1:-$CACHE/bench-userspace}
+[ -f "$SRC/Makefile" ] || { echo "uml-userspace: no kernel source at $SRC (run npm test or npm start once)" >&2; exit 2; }
+mkdir -p "$work"
+
+# The patched tree: a hardlink copy; git apply replaces the files it changes.
+series=$(cd "$repo/kernel-images/nommu" && cat series | xargs sha256sum | sha256sum | cut -c1-16)
+if [ "$(cat "$work/tree.series" 2>/dev/null)" != "$series" ]; then
+	rm -rf "$work/tree" && cp -al "$SRC" "$work/tree"
+	while read -r p; do git -C "$work/tree" apply -p1 "$repo/kernel-images/nommu/$p"; done < "$repo/kernel-images/nommu/series"
+	echo "$series" > "$work/tree.series"
+fi
+
+build() {	# dir, defconfig
+	local out=$work/$1
+	if [ ! -f "$out/.config" ]; then
+		make -s -C "$work/tree" ARCH=um O="$out" "$2"
+		"$work/tree/scripts/config" --file "$out/.config" -e HOSTFS -e DEVTMPFS -e DEVTMPFS_MOUNT
+		make -s -C "$work/tree" ARCH=um O="$out" olddefconfig
+	fi
+	echo "uml-userspace: building $1 ($2)" >&2
+	make -s -C "$work/tree" ARCH=um O="$out" CC="ccache gcc" -j"$(nproc)" linux >"$work/$1.build.log" 2>&1 ||
+		{ tail -n 20 "$work/$1.build.log" >&2; exit 1; }
+}
+build nommu x86_64_nommu_defconfig
+build mmu x86_64_defconfig
+
+root=$work/root
+rm -rf "$root" && mkdir -p "$root/dev"
+"$repo/kernel-images/rootfs/musl-cc" -O2 -Wall -fPIE -static-pie -o "$root/init" "$here/uml-userspace/syscall-bench.c"
+
+run() {	# label, command...
+	local label=$1; shift
+	echo "uml-userspace: $label" >&2
+	timeout 600 "$@" 2>&1 | tr -d '\r' | awk -v l="$label" '$1 == "bench" { print l, $2, $4 }' > "$work/$label.txt"
+	[ -s "$work/$label.txt" ] || { echo "uml-userspace: $label printed no result" >&2; exit 1; }
+}
+boot=(mem=256M rw rootfstype=hostfs "hostfs=$root" init=/init con=null con0=fd:0,fd:1)
+run native "$root/init"
+run nommu "$work/nommu/linux" "${boot[@]}"
+run mmu-seccomp "$work/mmu/linux" seccomp=on "${boot[@]}"
+run mmu-ptrace "$work/mmu/linux" seccomp=off "${boot[@]}"
+
+echo
+echo "$(nproc) cores, $(uname -r) host; ns per operation (mean)"
+cat "$work"/{nommu,mmu-seccomp,mmu-ptrace,native}.txt | awk '
+	{ v[$2, $1] = $3; if (!($2 in seen)) { seen[$2] = 1; order[n++] = $2 } }
+	END {
+		printf "%-20s %12s %12s %12s %12s\n", "operation", "no-MMU", "MMU seccomp", "MMU ptrace", "native"
+		for (i = 0; i < n; i++) { o = order[i]
+			printf "%-20s %12s %12s %12s %12s\n", o, v[o, "nommu"], v[o, "mmu-seccomp"], v[o, "mmu-ptrace"], v[o, "native"] }
+	}'
