@@ -55,6 +55,10 @@ if [ ! -f "$src/Makefile" ]; then
   rm -f "$deb"
 fi
 
+# BusyBox for the root filesystems of userspace tests (no-MMU build, static-pie, from Debian's
+# source package); does nothing once built.
+kernel-images/rootfs/build-busybox.sh "$CACHE/busybox"
+
 mkdir -p "$CACHE/ccache"
 [ -f "$CACHE/ccache/ccache.conf" ] || printf 'max_size = 20G\ncompiler_check = content\n' > "$CACHE/ccache/ccache.conf"
 

@@ -69,15 +69,7 @@ export function loadSeries(dir = path.join(KERNEL_IMAGES_DIR, 'nommu')): SeriesI
   return { name: path.basename(dir), dir, patches, hash: h.digest('hex').slice(0, 12) };
 }
 
-/**
- * `mmu` when a job does not say: the no-MMU kernel once our series exists, since that is what
- * the service is for; except kselftest jobs, whose programs need userspace on the no-MMU kernel
- * (not in the series yet, see NOMMU_USERSPACE).
- */
-export function defaultMmu(series: SeriesInfo | null, kind?: string): boolean {
-  if (kind === 'kselftest' && !NOMMU_USERSPACE) return true;
+/** `mmu` when a job does not say: the no-MMU kernel once our series exists, since that is what the service is for. */
+export function defaultMmu(series: SeriesInfo | null): boolean {
   return series === null;
 }
-
-/** Whether the no-MMU series runs userspace programs (kselftest jobs with mmu: false). */
-export const NOMMU_USERSPACE = false;

@@ -180,7 +180,7 @@ const MMU_FEATURES: [RegExp, string][] = [
 
 /** Why a test cannot run on no-MMU, or null (heuristic; see the module comment). */
 export function nommuBlocker(dir: string, name: string, kind: TestKind): string | null {
-  if (kind === 'script') return 'shell script: needs a shell in the rootfs (busybox), not there yet';
+  if (kind === 'script') return "shell script: the rootfs's shell is busybox hush, not the bash these are written for";
   const sources = [`${name}.c`, `${name}.S`].map((f) => path.join(dir, f)).filter((f) => existsSync(f));
   if (sources.length === 0) {
     // Built from other sources (pkey tests' _64 suffix, custom rules): judge by the stem if any.

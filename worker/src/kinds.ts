@@ -3,9 +3,9 @@
  * booted and read (command line, extra mounts, console reader, idle timeout). Source, patch,
  * build, streaming and storing are one pipeline for all of them (processor.ts).
  */
-import { availability, loadBootSelftests, NOMMU_USERSPACE, type JobRequest } from '@nommu-ci/shared';
+import { availability, loadBootSelftests, type JobRequest } from '@nommu-ci/shared';
 import { StageError } from './errors.js';
-import { kselftestBootPlan, kselftestFragment, NOMMU_UNSUPPORTED, prepareKselftest } from './kselftest/plan.js';
+import { kselftestBootPlan, kselftestFragment, prepareKselftest } from './kselftest/plan.js';
 import { kernelArgs } from './stages/boot.js';
 import { mergeFragment, type Fragment } from './stages/config.js';
 import type { BootPlan } from './stages/boots.js';
@@ -60,8 +60,6 @@ export function planKind(request: JobRequest, tree: string, mmu: boolean): KindP
       return { fragment, prepare: async () => ({ args: BOOT_SELFTEST_ARGS, reader: bootSelftestReader(selected) }) };
     }
     case 'kselftest': {
-      // Checked here, before a kernel is built for nothing.
-      if (!mmu && !NOMMU_USERSPACE) throw new StageError('config', NOMMU_UNSUPPORTED);
       const fragment = kselftestFragment({ mmu, kconfig_add: request.kconfig_add });
       return {
         fragment,

@@ -205,7 +205,7 @@ class JobRun {
     // source
     const kernel = pickKernel(request.kernel);
     const series = loadSeries();
-    const mmu = request.mmu ?? defaultMmu(series, request.kind);
+    const mmu = request.mmu ?? defaultMmu(series);
     const info: KernelInfo = { name: kernel.name, version: kernel.version, series: !mmu && series ? seriesLabel(series) : null };
     await this.deps.store.update(this.id, { kernel: info });
     if (!mmu && !series) {

@@ -10,7 +10,6 @@ import {
   availability,
   defaultMmu,
   newJobRecord,
-  NOMMU_USERSPACE,
   parseKconfig,
   type JobRecord,
 } from '@nommu-ci/shared';
@@ -50,9 +49,6 @@ function validateRequest(req: JobRequest, app: Parameters<FastifyPluginAsync>[0]
       }
     }
   }
-  if (req.kind === 'kselftest' && req.mmu === false && !NOMMU_USERSPACE) {
-    throw new HttpError(422, 'body.mmu: kselftest jobs need userspace on the no-MMU kernel, which the no-MMU series does not provide yet; use "mmu": true (the default for kselftest jobs)');
-  }
   if (req.kernel !== undefined) {
     const known = app.deps.catalog().map((k) => k.name);
     if (!known.includes(req.kernel)) throw new HttpError(400, `body.kernel: unknown kernel "${req.kernel}"; known: ${known.join(', ')}`);
@@ -80,7 +76,7 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
       validateRequest(body, app);
       const series = app.deps.series();
       // The stored request is resolved: the worker and the reports see what actually ran.
-      const resolved: JobRequest = { ...body, kernel: body.kernel ?? app.deps.catalog()[0]!.name, mmu: body.mmu ?? defaultMmu(series, body.kind) };
+      const resolved: JobRequest = { ...body, kernel: body.kernel ?? app.deps.catalog()[0]!.name, mmu: body.mmu ?? defaultMmu(series) };
       const id = randomUUID();
       await app.deps.store.create(newJobRecord(id, body.kind), resolved);
       try {

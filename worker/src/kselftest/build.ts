@@ -1,5 +1,7 @@
 /**
- * Builds kselftest programs statically from a job's tree, in the sandbox.
+ * Builds kselftest programs statically from a job's tree, in the sandbox: plain static for the
+ * MMU kernel, static-pie for the no-MMU kernel (which can only load position-independent
+ * programs without a program interpreter; see LINK_FLAGS).
  *
  * A build root holds:
  *   headers/usr/include     `make ARCH=x86 O=/hdr headers` of the tree (UML runs x86_64 user code,
@@ -12,13 +14,14 @@
  *                           did not build
  * In the sandbox: the tree read-only at /src, selftests/ over /src/tools/testing/selftests (so
  * lib.mk's top_srcdir is /src), headers at /hdr, out at /out; then per target
- *   make -k -C /src/tools/testing/selftests/<target> OUTPUT=/out/<target> CC="gcc -static"
- *        USERLDFLAGS=-static KHDR_INCLUDES="-isystem /hdr/usr/include" /out/<target>/<test>...
+ *   make -k -C /src/tools/testing/selftests/<target> OUTPUT=/out/<target> CC="gcc <link flags>"
+ *        USERLDFLAGS="<link flags>" KHDR_INCLUDES="-isystem /hdr/usr/include" /out/<target>/<test>...
  * (CC on the command line beats lib.mk's `CC :=`, so custom link rules that skip LDFLAGS link
  * statically too). A program that is missing afterwards is made once more alone and its first
- * error lines are its skip reason; a program that came out dynamic is refused the same way.
+ * error lines are its skip reason; a program that came out dynamic, or (static-pie) at a fixed
+ * address, is refused the same way.
  *
- * Caching: an unpatched tree builds in a shared root under KSELFTEST_CACHE keyed by (tree,
+ * Caching: an unpatched tree builds in a shared root under KSELFTEST_CACHE keyed by (tree, link,
  * toolchain), locked while it builds; make only rebuilds what is missing or older, and failures
  * are remembered in .failed/ so the next job does not retry them. A patched tree builds in the
  * job's own directory, every time.
@@ -36,6 +39,17 @@ import { SELFTESTS_DIR } from '@nommu-ci/shared';
 
 export const KSELFTEST_CACHE = process.env.NOMMU_CI_KSELFTEST_CACHE ?? path.join(CACHE_DIR, 'kselftest');
 
+export type Link = 'static' | 'static-pie';
+
+/**
+ * static-pie: glibc's start-up relocates the program, then applies RELRO with mprotect(), which
+ * a no-MMU kernel does not have (ENOSYS), and gives up; -z norelro leaves RELRO out.
+ */
+export const LINK_FLAGS: Record<Link, string> = {
+  static: '-static',
+  'static-pie': '-static-pie -Wl,-z,norelro',
+};
+
 export interface BuildRequest {
   target: string;
   /** Program names (compiled kinds only). */
@@ -52,6 +66,8 @@ export interface BuildFailure {
 }
 
 export interface BuildTestsOptions {
+  /** static for the MMU kernel, static-pie for the no-MMU kernel. */
+  link: Link;
   /** Host path of the tree (pristine, series-applied or the job's patched view); only read. */
   tree: string;
   selection: BuildRequest[];
@@ -97,6 +113,17 @@ export function toolchainKey(): string {
 
 function chownSandbox(p: string): void {
   if (process.getuid?.() === 0) execFileSync('chown', [`${SANDBOX_UID}:${SANDBOX_GID}`, p]);
+}
+
+/** Whether an ELF file is linked at a fixed address (ET_EXEC), which a no-MMU kernel refuses. */
+export function isFixedAddressElf(file: string): boolean {
+  const fd = openSync(file, 'r');
+  try {
+    const hdr = Buffer.alloc(18);
+    return readSync(fd, hdr, 0, 18, 0) === 18 && hdr.readUInt32BE(0) === 0x7f454c46 && hdr.readUInt16LE(16) === 2;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Whether an ELF file has a PT_INTERP (needs a dynamic loader). */
@@ -197,8 +224,8 @@ function makeArgv(o: BuildTestsOptions, target: string, goals: string[], keepGoi
     '-C',
     `/src/${SELFTESTS_DIR}/${target}`,
     `OUTPUT=/out/${target}`,
-    'CC=gcc -static',
-    'USERLDFLAGS=-static',
+    `CC=gcc ${LINK_FLAGS[o.link]}`,
+    `USERLDFLAGS=${LINK_FLAGS[o.link]}`,
     'KHDR_INCLUDES=-isystem /hdr/usr/include',
     'ARCH=x86_64',
     ...goals,
@@ -224,13 +251,15 @@ async function buildIn(o: BuildTestsOptions, r: Root, trusted: boolean): Promise
     const built: string[] = [];
     for (const t of sel.tests) {
       const logFile = path.join(failedDir, `${t}.log`);
-      if (have(t) && !isDynamicElf(path.join(out, t))) {
+      const unusable = (): boolean => isDynamicElf(path.join(out, t)) || (o.link === 'static-pie' && isFixedAddressElf(path.join(out, t)));
+      if (have(t) && !unusable()) {
         built.push(t);
         continue;
       }
       let text: string;
       if (known(t)) text = readFileSync(logFile, 'utf8');
-      else if (have(t)) text = `${t}: linked dynamically (needs a dynamic loader the rootfs does not have); its Makefile rule ignores CC/LDFLAGS\n`;
+      else if (have(t) && isDynamicElf(path.join(out, t))) text = `${t}: linked dynamically (needs a dynamic loader the rootfs does not have); its Makefile rule ignores CC/LDFLAGS\n`;
+      else if (have(t)) text = `${t}: linked at a fixed address (not PIE), which a no-MMU kernel cannot load; its Makefile rule overrides -static-pie\n`;
       else {
         // Alone, without -j, so the output is this program's.
         const res = await sandboxMake(o, r, makeArgv({ ...o, jobs: 1 }, sel.target, [`/out/${sel.target}/${t}`], false), `${o.name}-${t}`, false);
@@ -250,7 +279,7 @@ async function buildIn(o: BuildTestsOptions, r: Root, trusted: boolean): Promise
 export async function buildTests(o: BuildTestsOptions): Promise<BuildTestsResult> {
   if (o.cacheKey === null) return buildIn(o, rootOf(o.workDir), false);
   if (!/^[A-Za-z0-9._@-]+$/.test(o.cacheKey)) throw new Error(`bad kselftest cache key ${o.cacheKey}`);
-  const dir = path.join(KSELFTEST_CACHE, `${o.cacheKey}-${toolchainKey()}`);
+  const dir = path.join(KSELFTEST_CACHE, `${o.cacheKey}-${o.link}-${toolchainKey()}`);
   return withLock(dir, o.signal, () => buildIn(o, rootOf(dir), true), () =>
     o.log(Buffer.from('=== nommu-ci: kselftest: waiting for another worker building in the same cache\n')),
   );

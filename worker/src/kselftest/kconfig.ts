@@ -1,7 +1,8 @@
 /**
  * The Kconfig a kselftest kernel needs on top of UML's defaults: a host directory as root
- * (hostfs), the pseudo filesystems our init mounts, ELF and script loaders, and what the enabled
- * targets' tests exercise (POSIX timers, SysV IPC, userfaultfd, pagemap).
+ * (hostfs), the pseudo filesystems our init mounts, program loaders (binfmt_elf with an MMU;
+ * without one, binfmt_elf_fdpic, which Kconfig turns on by itself), and what the enabled targets'
+ * tests exercise (POSIX timers, SysV IPC, userfaultfd, pagemap).
  * Every line here sticks after `make ARCH=um olddefconfig` on 7.2 (checked by configure()'s
  * validation in the integration test), with and without an MMU.
  */
@@ -10,7 +11,7 @@ import { formatKconfig, parseKconfig } from '@nommu-ci/shared';
 import { StageError } from '../errors.js';
 import type { Fragment } from '../stages/config.js';
 
-const COMMON = [
+const LINES = [
   'CONFIG_HOSTFS=y',
   'CONFIG_PROC_FS=y',
   'CONFIG_SYSFS=y',
@@ -24,14 +25,16 @@ const COMMON = [
   'CONFIG_FUTEX=y',
   'CONFIG_EVENTFD=y',
   'CONFIG_TIMERFD=y',
+  'CONFIG_USERFAULTFD=y',
+  'CONFIG_PROC_PAGE_MONITOR=y',
 ];
 
-/** Only meaningful (and only selectable) with an MMU. */
-const MMU_ONLY = ['CONFIG_USERFAULTFD=y', 'CONFIG_PROC_PAGE_MONITOR=y'];
+/** Only meaningful (and only selectable) with an MMU: tmpfs needs shmem, which needs an MMU. */
+const MMU_ONLY = new Set(['CONFIG_TMPFS=y', 'CONFIG_BINFMT_ELF=y', 'CONFIG_USERFAULTFD=y', 'CONFIG_PROC_PAGE_MONITOR=y']);
 
 /** The Kconfig lines of a kselftest kernel, without CONFIG_MMU itself. */
 export function kselftestKconfig(mmu: boolean): string[] {
-  return mmu ? [...COMMON, ...MMU_ONLY] : [...COMMON];
+  return mmu ? [...LINES] : LINES.filter((l) => !MMU_ONLY.has(l));
 }
 
 /**

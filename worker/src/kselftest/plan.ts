@@ -24,12 +24,11 @@ import type { BootPlan } from '../stages/boots.js';
 import { kunitReader } from '../stages/console-readers.js';
 import { leftover, markDied } from './resume.js';
 import { assembleRootfs, buildInit, rootfsBootArgs, ROOTFS_MOUNT, selftestEntries, writePlan, type PlanEntry } from './rootfs.js';
-import { NOMMU_USERSPACE, readTarget, type KselftestJobRequest, type KselftestTarget, type KselftestTest, type TestNode } from '@nommu-ci/shared';
+import { readTarget, type KselftestJobRequest, type KselftestTarget, type KselftestTest, type TestNode } from '@nommu-ci/shared';
 
 export { kselftestFragment, kselftestKconfig } from './kconfig.js';
 
 /** Static-pie programs (musl) and busybox for the no-MMU kernel come with the no-MMU userspace work (planKind refuses such jobs before their kernel is built, and this before their programs are). */
-export const NOMMU_UNSUPPORTED = 'kselftest jobs on the no-MMU kernel need no-MMU userspace, which is not available yet; use "mmu": true';
 
 export const MAX_TEST_TIMEOUT_S = Number(process.env.NOMMU_CI_KSELFTEST_MAX_TEST_TIMEOUT_S ?? 240);
 
@@ -123,9 +122,8 @@ export function selectTests(req: KselftestJobRequest, tree: string): Selected[] 
 }
 
 export async function prepareKselftest(o: PrepareOptions): Promise<PreparedKselftest> {
-  if (!o.mmu && !NOMMU_USERSPACE) throw new StageError('config', NOMMU_UNSUPPORTED);
   const selected = selectTests(o.request, o.srcDir);
-  const init = await buildInit(o.signal);
+  const init = await buildInit(o.mmu ? 'static' : 'static-pie', o.signal);
 
   // What to build, and what is skipped without building.
   const preSkip = new Map<string, { skip: string; details?: string[] }>();
@@ -133,7 +131,7 @@ export async function prepareKselftest(o: PrepareOptions): Promise<PreparedKself
   for (const s of selected) {
     const build: string[] = [];
     for (const t of s.tests) {
-      if (t.kind === 'script') preSkip.set(`${s.target.name}:${t.name}`, { skip: 'shell script: the rootfs has no shell yet (TEST_PROGS)' });
+      if (t.kind === 'script') preSkip.set(`${s.target.name}:${t.name}`, { skip: "shell script (TEST_PROGS): the rootfs's shell is busybox hush, not the bash these are written for" });
       else if (!o.mmu && t.nommu_blocker) preSkip.set(`${s.target.name}:${t.name}`, { skip: `needs an MMU: ${t.nommu_blocker}` });
       else build.push(t.name);
     }
@@ -144,6 +142,7 @@ export async function prepareKselftest(o: PrepareOptions): Promise<PreparedKself
     tree: o.srcDir,
     selection: requests,
     cacheKey: o.cacheKey,
+    link: o.mmu ? 'static' : 'static-pie',
     workDir: path.join(o.jobDir, 'kselftest-build'),
     tmpDir: o.tmpDir,
     signal: o.signal,
@@ -164,8 +163,8 @@ export async function prepareKselftest(o: PrepareOptions): Promise<PreparedKself
       const pre = preSkip.get(key);
       const f = failed.get(key);
       if (pre || f) {
-        const skip = pre?.skip ?? f!.reason;
-        const details = pre?.details ?? f!.details;
+        const skip = pre ? pre.skip : f!.reason;
+        const details = pre ? (pre.details ?? []) : f!.details;
         plan.push({ target: s.target.name, test: t.name, timeout_s, skip, details });
         skipped.push({ name: key, status: 'skip', reason: skip, diagnostics: details, children: [] });
         continue;

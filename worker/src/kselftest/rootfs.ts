@@ -2,22 +2,25 @@
  * The root filesystem of a kselftest boot: a host directory the UML kernel mounts as its root
  * through hostfs (`rootfstype=hostfs hostfs=/rootfs`; the sandbox binds the directory at /rootfs).
  *
- *   nommu-ci/init            our init (kernel-images/rootfs/init/init.c), static
+ *   nommu-ci/init            our init (kernel-images/rootfs/init/init.c)
  *   nommu-ci/plan            what it runs: target<TAB>test<TAB>timeout_s[<TAB>skip reason<TAB>detail...]
  *   kselftest/<target>/<t>   the test programs (copies: the guest can write the rootfs)
+ *   bin/busybox, bin/<applet> BusyBox built for no-MMU (kernel-images/rootfs/build-busybox.sh,
+ *                            static-pie, so it runs on both kernels): the shell of our shell tests
  *   proc sys dev tmp         mount points (hostfs acts as the sandbox uid on the host, so init
  *                            cannot create them itself in a root-owned directory)
- * No busybox and no dynamic loader: on MMU every program is static. Built per job inside the
- * job's directory; the parts come from caches (init by source hash, programs by build.ts).
+ * No dynamic loader: every program is static (MMU) or static-pie (no-MMU). Built per job inside
+ * the job's directory; the parts come from caches (init by source hash, programs by build.ts).
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { KERNEL_IMAGES_DIR } from '@nommu-ci/shared';
+import { CACHE_DIR, KERNEL_IMAGES_DIR } from '@nommu-ci/shared';
+import { StageError } from '../errors.js';
 import { mustRun } from '../exec.js';
 import { withLock } from '../locks.js';
 import { SANDBOX_GID, SANDBOX_UID } from '../sandbox.js';
-import { KSELFTEST_CACHE, toolchainKey } from './build.js';
+import { KSELFTEST_CACHE, LINK_FLAGS, toolchainKey, type Link } from './build.js';
 
 export const INIT_SRC_DIR = path.join(KERNEL_IMAGES_DIR, 'rootfs/init');
 /** Inside the guest. */
@@ -33,35 +36,61 @@ export const KERNEL_KILLER = 'poweroff';
 /** The target name our own test programs run under. */
 export const SELFTEST_TARGET = 'nommu-ci';
 
+export const ROOTFS_TESTS_DIR = path.join(KERNEL_IMAGES_DIR, 'rootfs/tests');
+export const BUSYBOX = process.env.NOMMU_CI_BUSYBOX ?? path.join(CACHE_DIR, 'busybox/busybox');
+/** What the rootfs links to busybox in /bin. */
+const BUSYBOX_APPLETS = ['sh', 'cat', 'echo', 'grep', 'ls', 'mkdir', 'rm', 'seq', 'sleep', 'test', 'tr', 'true', 'false', 'wc', 'kill', 'ps'];
+
+/**
+ * Our own test programs besides selftest.c, by name: fpstate (FP/SSE/AVX state, TLS, SIGSEGV,
+ * clocks) is built with musl (its threads need a libc that copes without mprotect()); busybox-sh
+ * is a script for the busybox shell (pipes, vfork + exec, background jobs).
+ */
+export const OWN_PROGRAMS = ['fpstate', 'busybox-sh'] as const;
+
 export interface InitBinaries {
   init: string;
   /** The multi-call test program (selftest.c). */
   selftest: string;
+  /** OWN_PROGRAMS by name. */
+  programs: Record<string, string>;
 }
 
 /**
- * Compiles init.c and selftest.c (trusted: our repository) with the host gcc, statically, once per
- * (sources, toolchain) under KSELFTEST_CACHE/init-<hash>.
+ * Compiles init.c and selftest.c with the host gcc and OWN_PROGRAMS' C sources with musl
+ * (kernel-images/rootfs/musl-cc), all trusted (our repository), linked for `link`, once per
+ * (sources, link, toolchain) under KSELFTEST_CACHE/init-<hash>.
  */
-export async function buildInit(signal?: AbortSignal): Promise<InitBinaries> {
+export async function buildInit(link: Link, signal?: AbortSignal): Promise<InitBinaries> {
   const srcs = ['init.c', 'selftest.c'].map((f) => path.join(INIT_SRC_DIR, f));
+  const fpstate = path.join(ROOTFS_TESTS_DIR, 'fpstate.c');
+  const musl = path.join(KERNEL_IMAGES_DIR, 'rootfs/musl-cc');
   const h = createHash('sha256');
-  for (const f of srcs) h.update(readFileSync(f));
+  for (const f of [...srcs, fpstate, musl, path.join(KERNEL_IMAGES_DIR, 'rootfs/static-pie.specs')]) h.update(readFileSync(f));
+  h.update(link);
   h.update(toolchainKey());
   const dir = path.join(KSELFTEST_CACHE, `init-${h.digest('hex').slice(0, 16)}`);
-  const out = (): InitBinaries => ({ init: path.join(dir, 'init'), selftest: path.join(dir, 'selftest') });
-  if (existsSync(out().init) && existsSync(out().selftest)) return out();
+  const out = (): InitBinaries => ({
+    init: path.join(dir, 'init'),
+    selftest: path.join(dir, 'selftest'),
+    programs: { fpstate: path.join(dir, 'fpstate'), 'busybox-sh': path.join(ROOTFS_TESTS_DIR, 'busybox-sh') },
+  });
+  const built = (): boolean => ['init', 'selftest', 'fpstate'].every((f) => existsSync(path.join(dir, f)));
+  if (built()) return out();
   return withLock(dir, signal, async () => {
-    if (existsSync(out().init) && existsSync(out().selftest)) return out();
+    if (built()) return out();
     const tmp = `${dir}.tmp`;
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
+    const flags = LINK_FLAGS[link].split(' ');
     for (const [src, bin] of [
       [srcs[0]!, 'init'],
       [srcs[1]!, 'selftest'],
     ] as const) {
-      await mustRun(['gcc', '-static', '-O2', '-Wall', '-o', path.join(tmp, bin), src], { signal });
+      await mustRun(['gcc', ...flags, '-O2', '-Wall', '-o', path.join(tmp, bin), src], { signal });
     }
+    // -mno-avx: the compiler must not keep its own values in the registers the test checks.
+    await mustRun([musl, link === 'static' ? '-static' : '-static-pie', '-O2', '-Wall', '-mno-avx', '-pthread', '-o', path.join(tmp, 'fpstate'), fpstate], { signal });
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
     return out();
@@ -103,11 +132,15 @@ function sandboxDir(d: string): void {
  * Entries of one target must be consecutive (init's output groups by runs of a target).
  */
 export function assembleRootfs(dir: string, init: InitBinaries, entries: readonly PlanEntry[]): void {
+  if (!existsSync(BUSYBOX)) throw new StageError('config', `no busybox at ${BUSYBOX}: run npm run setup (it builds it)`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  for (const d of ['proc', 'sys', 'dev', 'tmp', 'nommu-ci', 'kselftest']) mkdirSync(path.join(dir, d), { recursive: true });
+  for (const d of ['proc', 'sys', 'dev', 'tmp', 'nommu-ci', 'kselftest', 'bin']) mkdirSync(path.join(dir, d), { recursive: true });
   copyFileSync(init.init, path.join(dir, 'nommu-ci/init'));
   chmodSync(path.join(dir, 'nommu-ci/init'), 0o755);
+  copyFileSync(BUSYBOX, path.join(dir, 'bin/busybox'));
+  chmodSync(path.join(dir, 'bin/busybox'), 0o755);
+  for (const a of BUSYBOX_APPLETS) symlinkSync('busybox', path.join(dir, 'bin', a));
   const seen = new Set<string>();
   for (const e of entries) {
     if (e.program === undefined) continue;
@@ -130,9 +163,9 @@ export function writePlan(dir: string, entries: readonly PlanEntry[]): void {
   writeFileSync(path.join(dir, 'nommu-ci/plan'), formatPlan(entries));
 }
 
-/** Plan entries for our own test programs (selftest.c), installed as target `nommu-ci`. */
+/** Plan entries for our own test programs (selftest.c, OWN_PROGRAMS), installed as target `nommu-ci`. */
 export function selftestEntries(init: InitBinaries, names: readonly string[], timeout_s: number): PlanEntry[] {
-  return names.map((n) => ({ target: SELFTEST_TARGET, test: n, timeout_s, program: init.selftest }));
+  return names.map((n) => ({ target: SELFTEST_TARGET, test: n, timeout_s, program: init.programs[n] ?? init.selftest }));
 }
 
 /** Kernel arguments that boot `init` from the rootfs bound at ROOTFS_MOUNT. */

@@ -109,7 +109,7 @@ describe('plan and Kconfig', () => {
 
   it('the fragment has hostfs and the mounts init needs; no-MMU drops MMU-only lines', () => {
     expect(kselftestKconfig(true)).toEqual(expect.arrayContaining(['CONFIG_HOSTFS=y', 'CONFIG_DEVTMPFS=y', 'CONFIG_TMPFS=y', 'CONFIG_PROC_FS=y', 'CONFIG_BINFMT_ELF=y']));
-    expect(kselftestKconfig(false)).not.toContain('CONFIG_USERFAULTFD=y');
+    for (const l of ['CONFIG_USERFAULTFD=y', 'CONFIG_TMPFS=y', 'CONFIG_BINFMT_ELF=y']) expect(kselftestKconfig(false)).not.toContain(l);
     const f = kselftestFragment({ mmu: false, kconfig_add: ['CONFIG_DEBUG_VM=y', '# CONFIG_HOSTFS is not set'] });
     expect(f.options.get('CONFIG_MMU')).toBe('n');
     expect(f.options.get('CONFIG_DEBUG_VM')).toBe('y');
@@ -120,7 +120,7 @@ describe('plan and Kconfig', () => {
 
 describe('selection', () => {
   it('default tests per target, named tests only for their target, bad names fail at config', async () => {
-    const { selectTests, prepareKselftest } = await import('./plan.js');
+    const { selectTests } = await import('./plan.js');
     const sel = selectTests({ kind: 'kselftest', targets: ['alpha'], tests: ['sub/beta:b', 'alpha:helper'] }, tree);
     expect(sel.map((s) => [s.target.name, s.tests.map((t) => t.name)])).toEqual([
       ['alpha', ['helper']],
@@ -130,8 +130,5 @@ describe('selection', () => {
     expect(def[0]!.tests.map((t) => t.name)).toEqual(['one', 'two', 'three', 'x86only', 'otherarch', 'custom', 'run.sh']);
     expect(() => selectTests({ kind: 'kselftest', targets: ['nope'] }, tree)).toThrow(/target "nope" does not exist/);
     expect(() => selectTests({ kind: 'kselftest', targets: ['alpha'], tests: ['alpha:nope'] }, tree)).toThrow(/"alpha:nope": no such test/);
-    await expect(
-      prepareKselftest({ request: { kind: 'kselftest', targets: ['alpha'] }, srcDir: tree, cacheKey: null, jobDir: tree, tmpDir: tree, mmu: false, log: () => undefined, name: 'x' }),
-    ).rejects.toThrow(/no-MMU userspace/);
   });
 });
