@@ -39,7 +39,7 @@ export const SELFTEST_TARGET = 'nommu-ci';
 export const ROOTFS_TESTS_DIR = path.join(KERNEL_IMAGES_DIR, 'rootfs/tests');
 export const BUSYBOX = process.env.NOMMU_CI_BUSYBOX ?? path.join(CACHE_DIR, 'busybox/busybox');
 /** What the rootfs links to busybox in /bin. */
-const BUSYBOX_APPLETS = ['sh', 'cat', 'echo', 'grep', 'ls', 'mkdir', 'rm', 'seq', 'sleep', 'test', 'tr', 'true', 'false', 'wc', 'kill', 'ps'];
+const BUSYBOX_APPLETS = ['sh', 'cat', 'chmod', 'echo', 'grep', 'ls', 'mkdir', 'rm', 'seq', 'sleep', 'test', 'tr', 'true', 'false', 'wc', 'kill', 'ps'];
 
 /**
  * Our own test programs besides selftest.c, by name: fpstate (FP/SSE/AVX state, TLS, SIGSEGV,
