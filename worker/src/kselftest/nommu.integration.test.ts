@@ -20,6 +20,7 @@ import { boot, type BootOutcome } from '../stages/boot.js';
 import { bootAll, type BootPlan, type BootsOutcome } from '../stages/boots.js';
 import { ensureBase, ownedDir } from '../stages/build.js';
 import { seriesLabel, seriesTree } from '../stages/source.js';
+import { child, named } from '../../test/tree.js';
 import { kselftestBootPlan, kselftestFragment, prepareKselftest, type PreparedKselftest } from './plan.js';
 import { KERNEL_KILLER, ROOTFS_MOUNT, rootfsBootArgs } from './rootfs.js';
 
@@ -140,16 +141,7 @@ afterAll(async () => {
   if (!process.env.NOMMU_CI_KEEP_TEST_DIRS) await removeTree(jobDir);
 });
 
-const child = (n: TestNode | undefined, name: string): TestNode => {
-  const c = n?.children.find((x) => x.name === name);
-  if (!c) throw new Error(`${n?.name} has no child ${name}: ${n?.children.map((x) => x.name).join(', ')}`);
-  return c;
-};
-const top = (name: string): TestNode => {
-  const t = outcome.tests.find((x) => x.name === name);
-  if (!t) throw new Error(`no top-level test ${name}: ${outcome.tests.map((x) => x.name).join(', ')}`);
-  return t;
-};
+const top = (name: string): TestNode => named(outcome.tests, name);
 
 describe.skipIf(!kernel.available || !series)('user space on the no-MMU UML kernel', () => {
   it('boots the rootfs twice (the second after the program that powers the kernel off) and runs init', () => {
