@@ -4,7 +4,9 @@
  * kernel does underneath it: system calls, signal handlers that use the same registers,
  * another thread using them in between. On no-MMU UML a program shares the host thread and
  * its registers with the kernel, so each of these is a place where state can leak or be lost.
- * Also: a bad pointer kills only the program (SIGSEGV), and the clocks work. Prints TAP.
+ * Also: a bad pointer kills only the program (SIGSEGV); fork() and clone() without CLONE_VM
+ * either give the child a copy (MMU) or fail with EINVAL (no MMU), never shared memory; the
+ * clocks work. Prints TAP.
  *
  * Build (musl, static-pie for no-MMU or static for MMU), no AVX code from the compiler:
  *   musl-gcc -O2 -mno-avx -static-pie -pthread -o fpstate fpstate.c
@@ -314,6 +316,44 @@ static void test_clocks(void)
 	result(!e, "clock_gettime, gettimeofday and time agree and advance", e);
 }
 
+/*
+ * fork() and clone() without CLONE_VM: with an MMU the child gets a copy, without one they must
+ * fail with EINVAL (kernel/fork.c; our UML series for clone) rather than let the child run in
+ * its parent's memory, where its first write would be seen by the parent.
+ */
+static void test_fork(void)
+{
+	static volatile int shared;
+	const char *e = NULL;
+	char buf[128];
+
+	for (int how = 0; how < 2 && !e; how++) {
+		const char *what = how ? "clone(SIGCHLD)" : "fork()";
+		int status;
+		pid_t pid;
+
+		shared = 0;
+		pid = how ? syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0) : syscall(SYS_fork);
+		if (pid == 0) {
+			shared = 1;
+			_exit(0);
+		}
+		if (pid < 0 && errno == EINVAL)
+			continue;
+		if (pid < 0) {
+			snprintf(buf, sizeof(buf), "%s failed with %s, not EINVAL", what, strerror(errno));
+			e = buf;
+		} else if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
+			snprintf(buf, sizeof(buf), "%s: the child did not exit normally", what);
+			e = buf;
+		} else if (shared) {
+			snprintf(buf, sizeof(buf), "%s: the child wrote into its parent's memory", what);
+			e = buf;
+		}
+	}
+	result(!e, "fork and clone without CLONE_VM copy memory or fail with EINVAL, never share it", e);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "segv")) {
@@ -329,12 +369,13 @@ int main(int argc, char **argv)
 	signal(SIGUSR1, clobber);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	printf("TAP version 13\n1..5\n# registers checked: %s\n",
+	printf("TAP version 13\n1..6\n# registers checked: %s\n",
 	       level == AVX512 ? "zmm0-31, k1-7 (AVX-512)" : level == AVX ? "ymm0-15 (AVX)" : "xmm0-15 (SSE)");
 	test_syscalls();
 	test_signals();
 	test_threads();
 	test_segv(argv[0]);
 	test_clocks();
+	test_fork();
 	return 0;
 }

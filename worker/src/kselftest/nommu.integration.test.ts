@@ -6,11 +6,12 @@
  *   busybox-sh (BusyBox's shell: pipes, vfork + exec, a background job), a hanging program and
  *   one that powers the kernel off;
  * - the kernel's own nolibc test program (tools/testing/selftests/nolibc), static-pie, as init:
- *   every case passes except the ones no no-MMU kernel can pass, each listed below with why.
+ *   every case passes except the ones no no-MMU kernel can pass, each listed below with why;
+ * - a program linked at a fixed address (plain -static) as init: refused, saying why.
  *
  * A cold run builds a kernel (3-8 min on two busy cores); later runs take about a minute.
  */
-import { chownSync, closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CACHE_DIR, KERNEL_IMAGES_DIR, loadCatalog, loadSeries, type TestNode } from '@nommu-ci/shared';
@@ -57,6 +58,7 @@ let outcome: BootsOutcome;
 const boots: BootOutcome[] = [];
 const tap: string[] = [];
 let nolibc: { ended: string; results: Map<string, string> };
+let fixed: { ended: string; console: string };
 
 beforeAll(async () => {
   if (!kernel.available || !series) return;
@@ -134,6 +136,28 @@ beforeAll(async () => {
     if (m) results.set(m[1]!, m[2]!);
   }
   nolibc = { ended, results };
+
+  const fixedRoot = path.join(jobDir, 'fixed-root');
+  for (const d of [fixedRoot, path.join(fixedRoot, 'dev')]) ownedDir(d);
+  const src = path.join(jobDir, 'exit0.c');
+  writeFileSync(src, 'int main(void) { return 0; }\n');
+  await mustRun(['gcc', '-static', '-no-pie', '-o', path.join(fixedRoot, 'init'), src]);
+  const fixedConsole = path.join(jobDir, 'fixed-console.log');
+  fixed = {
+    ended: await boot({
+      kernelDir,
+      tmpDir,
+      consoleLog: fixedConsole,
+      args: rootfsBootArgs(256).map((a) => (a.startsWith('init=') ? 'init=/init' : a)),
+      mounts: [{ host: fixedRoot, path: ROOTFS_MOUNT, rw: true }],
+      name: `nommu-it-fixed-${process.pid}`,
+      sink: { appendTap: async () => undefined, event: async () => undefined },
+    }).then(
+      () => 'booted',
+      (e: Error) => e.message,
+    ),
+    console: readFileSync(fixedConsole, 'utf8'),
+  };
   for (const l of readFileSync(console, 'utf8').split('\n')) if (l.includes('[FAIL]')) process.stdout.write(`nolibc: ${l}\n`);
 }, 2_400_000);
 
@@ -170,6 +194,7 @@ describe.skipIf(!kernel.available || !series)('user space on the no-MMU UML kern
       ['threads keep their own registers and TLS', 'pass'],
       ['a bad pointer kills the program with SIGSEGV', 'pass'],
       ['clock_gettime, gettimeofday and time agree and advance', 'pass'],
+      ['fork and clone without CLONE_VM copy memory or fail with EINVAL, never share it', 'pass'],
     ]);
     expect(child(own, 'busybox-sh').children.map((c) => c.status)).toEqual(Array(7).fill('pass'));
     expect(child(own, 'hang').diagnostics.join('\n')).toMatch(/hang: timed out after 5 s; killed/);
@@ -194,6 +219,11 @@ describe.skipIf(!kernel.available || !series)('user space on the no-MMU UML kern
     expect(nolibc.results.size).toBeGreaterThan(250);
     const failed = [...nolibc.results].filter(([, r]) => r === 'FAIL').map(([n]) => n).sort();
     expect(failed).toEqual(Object.keys(NOLIBC_NOMMU_FAILURES).sort());
+  });
+
+  it('a program linked at a fixed address is refused, and the kernel says why', () => {
+    expect(fixed.ended).toMatch(/Requested init \/init failed \(error -8\)/);
+    expect(fixed.console).toContain('/init: linked at a fixed address (ET_EXEC); without an MMU only position-independent programs can run');
   });
 
   it('the rootfs has busybox and static-pie programs only', () => {
