@@ -102,64 +102,54 @@ beforeAll(async () => {
   outcome = await bootAll(kselftestBootPlan(prepared), bootWith, async (lines) => void tap.push(...lines));
 
   // nolibc-test from the tree, static-pie, relocated by our start-up code, as init.
-  const root = path.join(jobDir, 'nolibc-root');
   const hdr = path.join(jobDir, 'nolibc-hdr');
-  // Owned by the sandbox uid, as hostfs acts as that uid on the host (nolibc-test chmods
-  // itself, makes /tmp, links).
-  for (const d of [root, path.join(root, 'dev'), path.join(root, 'tmp')]) ownedDir(d);
   await mustRun(['make', '-s', '-C', tree, 'ARCH=x86', `O=${hdr}`, 'headers']);
   const st = path.join(tree, 'tools/testing/selftests/nolibc');
-  await mustRun([
+  const n = await bootInit('nolibc', (init) => [
     'gcc', '-Os', '-fno-asynchronous-unwind-tables', '-fno-stack-protector', '-fPIE', '-static-pie', '-nostdlib', '-nostdinc',
-    '-I', path.join(tree, 'tools/include/nolibc'), '-I', path.join(hdr, 'usr/include'), '-Wl,-e,_start_pie', '-o', path.join(root, 'init'),
+    '-I', path.join(tree, 'tools/include/nolibc'), '-I', path.join(hdr, 'usr/include'), '-Wl,-e,_start_pie', '-o', init,
     path.join(st, 'nolibc-test.c'), path.join(st, 'nolibc-test-linkage.c'), path.join(KERNEL_IMAGES_DIR, 'rootfs/tests/pie-start.c'),
   ]);
-  const console = path.join(jobDir, 'nolibc-console.log');
-  chownSync(path.join(root, 'init'), SANDBOX_UID, SANDBOX_GID);
-  // It prints no KTAP and, as PID 1, ends in "Attempted to kill init": boot() says so.
+  // "<n> <case> <details> [OK]|[FAIL]|[SKIPPED]"
+  const results = new Map<string, string>();
+  for (const l of n.console.split('\n')) {
+    const m = /^\s*\d+ ([A-Za-z0-9_]+)\b.*\[(OK|FAIL|SKIPPED)\]\s*$/.exec(l);
+    if (m) results.set(m[1]!, m[2]!);
+    if (m?.[2] === 'FAIL') process.stdout.write(`nolibc: ${l}\n`);
+  }
+  nolibc = { ended: n.ended, results };
+
+  const src = path.join(jobDir, 'exit0.c');
+  writeFileSync(src, 'int main(void) { return 0; }\n');
+  fixed = await bootInit('fixed', (init) => ['gcc', '-static', '-no-pie', '-o', init, src]);
+}, 2_400_000);
+
+/**
+ * Boots the kernel with one program as init, in a root of its own (owned by the sandbox uid, as
+ * hostfs acts as that uid on the host: nolibc-test chmods itself, makes /tmp, links). Such an
+ * init prints no KTAP and, as PID 1, ends the boot in a panic: boot() rejects with the reason.
+ */
+async function bootInit(name: string, compile: (init: string) => string[]): Promise<{ ended: string; console: string }> {
+  const root = path.join(jobDir, `${name}-root`);
+  for (const d of [root, path.join(root, 'dev'), path.join(root, 'tmp')]) ownedDir(d);
+  const init = path.join(root, 'init');
+  await mustRun(compile(init));
+  chownSync(init, SANDBOX_UID, SANDBOX_GID);
+  const consoleLog = path.join(jobDir, `${name}-console.log`);
   const ended = await boot({
     kernelDir,
     tmpDir,
-    consoleLog: console,
+    consoleLog,
     args: rootfsBootArgs(256).map((a) => (a.startsWith('init=') ? 'init=/init' : a)),
     mounts: [{ host: root, path: ROOTFS_MOUNT, rw: true }],
-    name: `nommu-it-nolibc-${process.pid}`,
+    name: `nommu-it-${name}-${process.pid}`,
     sink: { appendTap: async () => undefined, event: async () => undefined },
   }).then(
     () => 'booted',
     (e: Error) => e.message,
   );
-  // "<n> <case> <details> [OK]|[FAIL]|[SKIPPED]"
-  const results = new Map<string, string>();
-  for (const l of readFileSync(console, 'utf8').split('\n')) {
-    const m = /^\s*\d+ ([A-Za-z0-9_]+)\b.*\[(OK|FAIL|SKIPPED)\]\s*$/.exec(l);
-    if (m) results.set(m[1]!, m[2]!);
-  }
-  nolibc = { ended, results };
-
-  const fixedRoot = path.join(jobDir, 'fixed-root');
-  for (const d of [fixedRoot, path.join(fixedRoot, 'dev')]) ownedDir(d);
-  const src = path.join(jobDir, 'exit0.c');
-  writeFileSync(src, 'int main(void) { return 0; }\n');
-  await mustRun(['gcc', '-static', '-no-pie', '-o', path.join(fixedRoot, 'init'), src]);
-  const fixedConsole = path.join(jobDir, 'fixed-console.log');
-  fixed = {
-    ended: await boot({
-      kernelDir,
-      tmpDir,
-      consoleLog: fixedConsole,
-      args: rootfsBootArgs(256).map((a) => (a.startsWith('init=') ? 'init=/init' : a)),
-      mounts: [{ host: fixedRoot, path: ROOTFS_MOUNT, rw: true }],
-      name: `nommu-it-fixed-${process.pid}`,
-      sink: { appendTap: async () => undefined, event: async () => undefined },
-    }).then(
-      () => 'booted',
-      (e: Error) => e.message,
-    ),
-    console: readFileSync(fixedConsole, 'utf8'),
-  };
-  for (const l of readFileSync(console, 'utf8').split('\n')) if (l.includes('[FAIL]')) process.stdout.write(`nolibc: ${l}\n`);
-}, 2_400_000);
+  return { ended, console: readFileSync(consoleLog, 'utf8') };
+}
 
 afterAll(async () => {
   if (!process.env.NOMMU_CI_KEEP_TEST_DIRS) await removeTree(jobDir);
