@@ -27,30 +27,15 @@ if [ -x "$cache/busybox" ] && [ -f "$src.version" ] &&
 	exit 0
 fi
 
+. "$(dirname "$0")/../../infra/apt.sh"
 # libc6-dev (its linux-libc-dev) and gcc: kconfig's host tools, and the kernel headers below.
-missing=()
-for p in musl-tools dpkg-dev gcc libc6-dev; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "build-busybox: installing ${missing[*]}" >&2
-	apt-get update -q >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-fi
+need_packages musl-tools dpkg-dev gcc libc6-dev
 
 if [ ! -f "$src/Makefile" ]; then
 	suite=${NOMMU_CI_BUSYBOX_SUITE:-$(. /etc/os-release && echo "$VERSION_CODENAME")}
-	apt_dir=$cache/apt
-	mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
-	echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]" \
-		"${NOMMU_CI_DEBIAN_MIRROR:-http://deb.debian.org/debian} $suite main" > "$apt_dir/sources.list"
-	touch "$apt_dir/status"
-	aptopts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-		-o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir" -o "Dir::State::Status=$apt_dir/status"
-		-o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-	apt-get "${aptopts[@]}" update -q >/dev/null
+	private_apt "$cache/apt" "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${NOMMU_CI_DEBIAN_MIRROR:-http://deb.debian.org/debian} $suite main"
 	rm -rf "$cache/fetch" && mkdir "$cache/fetch"
-	(cd "$cache/fetch" && apt-get "${aptopts[@]}" source -q busybox >/dev/null)
+	(cd "$cache/fetch" && apt-get "${APT_OPTS[@]}" source -q busybox >/dev/null)
 	dpkg-parsechangelog -l "$cache"/fetch/busybox-*/debian/changelog -S Version > "$src.version"
 	rm -rf "$src" && mv "$cache"/fetch/busybox-*/ "$src" && rm -rf "$cache/fetch"
 fi
