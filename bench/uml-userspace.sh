@@ -17,23 +17,25 @@ work=${1:-$CACHE/bench-userspace}
 [ -f "$SRC/Makefile" ] || { echo "uml-userspace: no kernel source at $SRC (run npm test or npm start once)" >&2; exit 2; }
 mkdir -p "$work"
 
-# The patched tree: a hardlink copy; git apply replaces the files it changes.
+# The patched tree, made by check-series (a hardlink copy with the series applied, as the worker
+# makes it) only when the series changed, so the builds below stay incremental.
 series=$(cd "$repo/kernel-images/nommu" && cat series | xargs sha256sum | sha256sum | cut -c1-16)
-if [ "$(cat "$work/tree.series" 2>/dev/null)" != "$series" ]; then
-	rm -rf "$work/tree" && cp -al "$SRC" "$work/tree"
-	while read -r p; do git -C "$work/tree" apply -p1 "$repo/kernel-images/nommu/$p"; done < "$repo/kernel-images/nommu/series"
+tree=$work/apply/src
+if [ ! -f "$tree/Makefile" ] || [ "$(cat "$work/tree.series" 2>/dev/null)" != "$series" ]; then
+	CHECK_SERIES_WORKDIR=$work/apply "$repo/kernel-images/bin/check-series" "$SRC" >"$work/apply.log" 2>&1 ||
+		{ cat "$work/apply.log" >&2; exit 1; }
 	echo "$series" > "$work/tree.series"
 fi
 
 build() {	# dir, defconfig
 	local out=$work/$1
 	if [ ! -f "$out/.config" ]; then
-		make -s -C "$work/tree" ARCH=um O="$out" "$2"
-		"$work/tree/scripts/config" --file "$out/.config" -e HOSTFS -e DEVTMPFS -e DEVTMPFS_MOUNT
-		make -s -C "$work/tree" ARCH=um O="$out" olddefconfig
+		make -s -C "$tree" ARCH=um O="$out" "$2"
+		"$tree/scripts/config" --file "$out/.config" -e HOSTFS -e DEVTMPFS -e DEVTMPFS_MOUNT
+		make -s -C "$tree" ARCH=um O="$out" olddefconfig
 	fi
 	echo "uml-userspace: building $1 ($2)" >&2
-	make -s -C "$work/tree" ARCH=um O="$out" CC="ccache gcc" -j"$(nproc)" linux >"$work/$1.build.log" 2>&1 ||
+	make -s -C "$tree" ARCH=um O="$out" CC="ccache gcc" -j"$(nproc)" linux >"$work/$1.build.log" 2>&1 ||
 		{ tail -n 20 "$work/$1.build.log" >&2; exit 1; }
 }
 build nommu x86_64_nommu_defconfig

@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBootSelftests, loadCatalog, loadSeries, type JobRequest, type TestNode } from '@nommu-ci/shared';
 import { runJobOn, startTestRedis, tapLines, type TestRedis } from './helpers.js';
+import { child, named } from './tree.js';
 
 const kernel = loadCatalog()[0]!;
 const SELFTESTS = loadBootSelftests().map((s) => s.name);
@@ -95,23 +96,18 @@ describe.skipIf(!kernel.available).sequential('boot-selftest and kselftest jobs 
     1_800_000,
   );
 
-  const KSELFTEST = {
-    kind: 'kselftest',
-    kernel: kernel.name,
-    targets: ['timers', 'mm'],
-    tests: ['timers:nanosleep', 'timers:rtcpie', 'mm:map_fixed_noreplace', 'mm:mlock-random-test'],
-    test_timeout_s: 60,
-  } as const;
+  const KSELFTESTS = ['timers:nanosleep', 'timers:rtcpie', 'mm:map_fixed_noreplace', 'mm:mlock-random-test'];
   const kselftestStatus = new Map<boolean, Map<string, string>>();
 
   async function kselftestJob(mmu: boolean) {
-    const run = await runJobOn(t, { ...KSELFTEST, tests: [...KSELFTEST.tests], targets: [...KSELFTEST.targets], mmu }, { timeoutMs: 1_500_000 });
+    const request: JobRequest = { kind: 'kselftest', kernel: kernel.name, mmu, targets: ['timers', 'mm'], tests: KSELFTESTS, test_timeout_s: 60 };
+    const run = await runJobOn(t, request, { timeoutMs: 1_500_000 });
     const r = run.record;
     console.log(`kselftest mmu=${mmu}: ${r.state} ${run.ms} ms, stages ${JSON.stringify(r.timings.stages)}: ${r.message}`);
     const results = (await t.store.results(run.id))!;
-    const test = (target: string, name: string) => results.find((x) => x.name === target)!.children.find((c) => c.name === name)!;
+    const test = (target: string, name: string): TestNode => child(named(results, target), name);
     expect(results.map((x) => x.name)).toEqual(['timers', 'mm']);
-    kselftestStatus.set(mmu, new Map(KSELFTEST.tests.map((s) => [s, test(...(s.split(':') as [string, string])).status])));
+    kselftestStatus.set(mmu, new Map(KSELFTESTS.map((s) => [s, test(...(s.split(':') as [string, string])).status])));
     // live: the stream carried the init's KTAP; the build log has the programs' build
     expect(run.live.map((x) => x[1])).toEqual(await tapLines(t, run.id));
     return { run, r, test };
@@ -147,7 +143,7 @@ describe.skipIf(!kernel.available).sequential('boot-selftest and kselftest jobs 
       // Only the timers programs were built, static-pie.
       expect((await t.store.artifact(run.id, 'build.log'))!.toString()).toMatch(/kselftest: timers \(2\)\n/);
       // Comparable: what passes with an MMU and is skipped without one is the difference.
-      const differ = KSELFTEST.tests.filter((s) => kselftestStatus.get(true)?.get(s) !== kselftestStatus.get(false)?.get(s));
+      const differ = KSELFTESTS.filter((s) => kselftestStatus.get(true)?.get(s) !== kselftestStatus.get(false)?.get(s));
       expect(differ).toEqual(['mm:map_fixed_noreplace']);
     },
     1_800_000,

@@ -19,7 +19,7 @@
  * (CC on the command line beats lib.mk's `CC :=`, so custom link rules that skip LDFLAGS link
  * statically too). A program that is missing afterwards is made once more alone and its first
  * error lines are its skip reason; a program that came out dynamic, or (static-pie) at a fixed
- * address, is refused the same way.
+ * address, is refused the same way (unusableProgram).
  *
  * Caching: an unpatched tree builds in a shared root under KSELFTEST_CACHE keyed by (tree, link,
  * toolchain), locked while it builds; make only rebuilds what is missing or older, and failures
@@ -115,30 +115,26 @@ function chownSandbox(p: string): void {
   if (process.getuid?.() === 0) execFileSync('chown', [`${SANDBOX_UID}:${SANDBOX_GID}`, p]);
 }
 
-/** Whether an ELF file is linked at a fixed address (ET_EXEC), which a no-MMU kernel refuses. */
-export function isFixedAddressElf(file: string): boolean {
-  const fd = openSync(file, 'r');
-  try {
-    const hdr = Buffer.alloc(18);
-    return readSync(fd, hdr, 0, 18, 0) === 18 && hdr.readUInt32BE(0) === 0x7f454c46 && hdr.readUInt16LE(16) === 2;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Whether an ELF file has a PT_INTERP (needs a dynamic loader). */
-export function isDynamicElf(file: string): boolean {
+/**
+ * Why a built program cannot run on the kernel it was linked for, or null: it asks for a dynamic
+ * loader (PT_INTERP), which the rootfs has not; or, static-pie, it is linked at a fixed address
+ * (ET_EXEC), which a no-MMU kernel refuses. One read of the ELF and program headers.
+ */
+export function unusableProgram(file: string, link: Link): string | null {
   const fd = openSync(file, 'r');
   try {
     const hdr = Buffer.alloc(64);
-    if (readSync(fd, hdr, 0, 64, 0) < 64 || hdr.readUInt32BE(0) !== 0x7f454c46 || hdr[4] !== 2) return false;
+    if (readSync(fd, hdr, 0, 64, 0) < 64 || hdr.readUInt32BE(0) !== 0x7f454c46 || hdr[4] !== 2) return null;
     const phoff = Number(hdr.readBigUInt64LE(32));
     const phentsize = hdr.readUInt16LE(54);
     const phnum = hdr.readUInt16LE(56);
     const ph = Buffer.alloc(phentsize * phnum);
     readSync(fd, ph, 0, ph.length, phoff);
-    for (let i = 0; i < phnum; i++) if (ph.readUInt32LE(i * phentsize) === 3) return true;
-    return false;
+    for (let i = 0; i < phnum; i++) {
+      if (ph.readUInt32LE(i * phentsize) === 3) return 'linked dynamically (needs a dynamic loader the rootfs does not have); its Makefile rule ignores CC/LDFLAGS';
+    }
+    if (link === 'static-pie' && hdr.readUInt16LE(16) === 2) return 'linked at a fixed address (not PIE), which a no-MMU kernel cannot load; its Makefile rule overrides -static-pie';
+    return null;
   } finally {
     closeSync(fd);
   }
@@ -251,15 +247,14 @@ async function buildIn(o: BuildTestsOptions, r: Root, trusted: boolean): Promise
     const built: string[] = [];
     for (const t of sel.tests) {
       const logFile = path.join(failedDir, `${t}.log`);
-      const unusable = (): boolean => isDynamicElf(path.join(out, t)) || (o.link === 'static-pie' && isFixedAddressElf(path.join(out, t)));
-      if (have(t) && !unusable()) {
+      const unusable = have(t) ? unusableProgram(path.join(out, t), o.link) : null;
+      if (have(t) && unusable === null) {
         built.push(t);
         continue;
       }
       let text: string;
       if (known(t)) text = readFileSync(logFile, 'utf8');
-      else if (have(t) && isDynamicElf(path.join(out, t))) text = `${t}: linked dynamically (needs a dynamic loader the rootfs does not have); its Makefile rule ignores CC/LDFLAGS\n`;
-      else if (have(t)) text = `${t}: linked at a fixed address (not PIE), which a no-MMU kernel cannot load; its Makefile rule overrides -static-pie\n`;
+      else if (unusable !== null) text = `${t}: ${unusable}\n`;
       else {
         // Alone, without -j, so the output is this program's.
         const res = await sandboxMake(o, r, makeArgv({ ...o, jobs: 1 }, sel.target, [`/out/${sel.target}/${t}`], false), `${o.name}-${t}`, false);

@@ -140,7 +140,7 @@ async function bootInit(name: string, compile: (init: string) => string[]): Prom
     kernelDir,
     tmpDir,
     consoleLog,
-    args: rootfsBootArgs(256).map((a) => (a.startsWith('init=') ? 'init=/init' : a)),
+    args: rootfsBootArgs(256, '/init'),
     mounts: [{ host: root, path: ROOTFS_MOUNT, rw: true }],
     name: `nommu-it-${name}-${process.pid}`,
     sink: { appendTap: async () => undefined, event: async () => undefined },

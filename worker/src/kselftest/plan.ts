@@ -18,7 +18,7 @@
 import path from 'node:path';
 import { StageError } from '../errors.js';
 import type { Mount } from '../sandbox.js';
-import { buildTests, type BuildRequest } from './build.js';
+import { buildTests, type BuildRequest, type Link } from './build.js';
 import { BOOT_IDLE_MS } from '../stages/boot.js';
 import type { BootPlan } from '../stages/boots.js';
 import { kunitReader } from '../stages/console-readers.js';
@@ -123,7 +123,8 @@ export function selectTests(req: KselftestJobRequest, tree: string): Selected[] 
 
 export async function prepareKselftest(o: PrepareOptions): Promise<PreparedKselftest> {
   const selected = selectTests(o.request, o.srcDir);
-  const init = await buildInit(o.mmu ? 'static' : 'static-pie', o.signal);
+  const link: Link = o.mmu ? 'static' : 'static-pie';
+  const init = await buildInit(link, o.signal);
 
   // What to build, and what is skipped without building.
   const preSkip = new Map<string, { skip: string; details?: string[] }>();
@@ -142,7 +143,7 @@ export async function prepareKselftest(o: PrepareOptions): Promise<PreparedKself
     tree: o.srcDir,
     selection: requests,
     cacheKey: o.cacheKey,
-    link: o.mmu ? 'static' : 'static-pie',
+    link,
     workDir: path.join(o.jobDir, 'kselftest-build'),
     tmpDir: o.tmpDir,
     signal: o.signal,

@@ -41,23 +41,20 @@ export const BUSYBOX = process.env.NOMMU_CI_BUSYBOX ?? path.join(CACHE_DIR, 'bus
 /** What the rootfs links to busybox in /bin. */
 const BUSYBOX_APPLETS = ['sh', 'cat', 'chmod', 'echo', 'grep', 'ls', 'mkdir', 'rm', 'seq', 'sleep', 'test', 'tr', 'true', 'false', 'wc', 'kill', 'ps'];
 
-/**
- * Our own test programs besides selftest.c, by name: fpstate (FP/SSE/AVX state, TLS, SIGSEGV,
- * clocks) is built with musl (its threads need a libc that copes without mprotect()); busybox-sh
- * is a script for the busybox shell (pipes, vfork + exec, background jobs).
- */
-export const OWN_PROGRAMS = ['fpstate', 'busybox-sh'] as const;
-
 export interface InitBinaries {
   init: string;
   /** The multi-call test program (selftest.c). */
   selftest: string;
-  /** OWN_PROGRAMS by name. */
+  /**
+   * Our other test programs (kernel-images/rootfs/tests/), by name: fpstate (FP/SSE/AVX state,
+   * TLS, SIGSEGV, fork, clocks), built with musl (its threads need a libc that copes without
+   * mprotect()); busybox-sh, a script for the busybox shell.
+   */
   programs: Record<string, string>;
 }
 
 /**
- * Compiles init.c and selftest.c with the host gcc and OWN_PROGRAMS' C sources with musl
+ * Compiles init.c and selftest.c with the host gcc and fpstate.c with musl
  * (kernel-images/rootfs/musl-cc), all trusted (our repository), linked for `link`, once per
  * (sources, link, toolchain) under KSELFTEST_CACHE/init-<hash>.
  */
@@ -163,13 +160,13 @@ export function writePlan(dir: string, entries: readonly PlanEntry[]): void {
   writeFileSync(path.join(dir, 'nommu-ci/plan'), formatPlan(entries));
 }
 
-/** Plan entries for our own test programs (selftest.c, OWN_PROGRAMS), installed as target `nommu-ci`. */
+/** Plan entries for our own test programs (selftest.c, InitBinaries.programs), installed as target `nommu-ci`. */
 export function selftestEntries(init: InitBinaries, names: readonly string[], timeout_s: number): PlanEntry[] {
   return names.map((n) => ({ target: SELFTEST_TARGET, test: n, timeout_s, program: init.programs[n] ?? init.selftest }));
 }
 
-/** Kernel arguments that boot `init` from the rootfs bound at ROOTFS_MOUNT. */
-export function rootfsBootArgs(memMiB = 1024): string[] {
+/** Kernel arguments that boot `init` (default: ours) from the rootfs bound at ROOTFS_MOUNT. */
+export function rootfsBootArgs(memMiB = 1024, init = INIT_PATH): string[] {
   return [
     `mem=${memMiB}M`,
     'console=tty',
@@ -183,6 +180,6 @@ export function rootfsBootArgs(memMiB = 1024): string[] {
     'rootfstype=hostfs',
     `hostfs=${ROOTFS_MOUNT}`,
     'rw',
-    `init=${INIT_PATH}`,
+    `init=${init}`,
   ];
 }
