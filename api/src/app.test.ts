@@ -70,6 +70,8 @@ describe('POST /v1/jobs', () => {
     [{ kind: 'kunit', filter_glob: 'list* init=/bin/sh' }, 400, 'body.filter_glob: is not well-formed'],
     [{ kind: 'kunit', timeout_s: 10 ** 6 }, 400, 'body.timeout_s'],
     [{ kind: 'kunit', patch: 'hello, this is not a patch' }, 400, 'body.patch: not a patch'],
+    [{ kind: 'kunit', patch: '--- a/../x\n+++ b/../x\n@@ -1 +1 @@\n-a\n+b\n' }, 400, 'body.patch: the diff: refused: path outside the tree'],
+    [{ kind: 'kunit', patch: '--- a/lib/x.c\n+++ b/lib/x.c\n@@ -1,2 +1,2 @@\n-a\n+b\n' }, 400, 'body.patch: the diff is malformed: lib/x.c: hunk 1'],
   ])('rejects %j with %i naming the field', async (body, status, text) => {
     const res = await post(body);
     expect(res.statusCode).toBe(status);

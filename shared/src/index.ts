@@ -8,6 +8,7 @@ export * from './kernels.js';
 export * from './ktap/index.js';
 export * from './selftests/index.js';
 export * from './mbox.js';
+export * from './patch-paths.js';
 export * from './runs/index.js';
 export * from './kselftest.js';
 export * from './kselftest-targets.js';

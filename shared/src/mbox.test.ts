@@ -137,3 +137,18 @@ describe('part of a series', () => {
     expect(parseMbox(parts[2]! + parts[3]!).patches).toHaveLength(2);
   });
 });
+
+describe('MIME decoding', () => {
+  const head = (extra: string): string =>
+    `From 0123456789abcdef0123456789abcdef01234567 Mon Sep 17 00:00:00 2001\nFrom: =?iso-8859-1?q?J=F6rg?= <j@x>\nSubject: [PATCH] =?iso-8859-1?q?caf=E9?=\nMessage-Id: <q@x>\n${extra}\n`;
+  it('decodes encoded words in any charset', () => {
+    const m = parseMbox(`${head('')}msg\n---\ndiff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n`);
+    expect(m.patches[0]!.rawSubject).toBe('[PATCH] café');
+    expect(m.patches[0]!.from).toBe('Jörg <j@x>');
+  });
+  it('applies the body charset after quoted-printable decoding, so the diff is what the author had', () => {
+    const body = 'msg\n---\ndiff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+caf=E9 =3D x\n';
+    const m = parseMbox(head('Content-Type: text/plain; charset="ISO-8859-1"\nContent-Transfer-Encoding: quoted-printable\n') + body);
+    expect(m.patches[0]!.diff).toContain('+café = x\n');
+  });
+});

@@ -7,10 +7,19 @@
  * (`[PATCH 0/N]`, or a leading message without a diff) and replies (`Re: ...`) are kept aside.
  *
  * Every diff is checked the way `git apply` reads it: file headers, and hunks whose line counts
- * must match their `@@ -a,b +c,d @@` header. A series with a broken patch is refused whole, with
- * an error naming the patch, the file and the hunk, so nothing is queued for a series that cannot
- * apply for reasons visible before any build.
+ * must match their `@@ -a,b +c,d @@` header; and every path it touches must stay inside the tree
+ * (patch-paths.ts). A series with a broken or refused patch is refused whole, with an error naming
+ * the patch, the file and the hunk, so nothing is queued for a series that cannot apply for
+ * reasons visible before any build.
+ *
+ * This is the only mail parser: the API validates with it and the worker applies the `diff` it
+ * returns, so what is accepted is exactly what is applied. Encoded words, header charsets and
+ * quoted-printable/base64 bodies are decoded by libmime, libqp and iconv-lite (nodemailer's).
  */
+import iconv from 'iconv-lite';
+import libmime from 'libmime';
+import { decode as decodeQuotedPrintable } from 'libqp';
+import { touchedPaths } from './patch-paths.js';
 
 export interface MboxCover {
   subject: string;
@@ -40,6 +49,8 @@ export interface MboxPatch {
   diff: string;
   /** Files the diff touches (post-image paths, a/ b/ stripped). */
   files: string[];
+  /** Every path the diff names (rename and copy sources, deleted files too): what the worker opens. */
+  touched: string[];
 }
 
 export interface ParsedMbox {
@@ -51,7 +62,7 @@ export interface ParsedMbox {
   version: number | null;
 }
 
-export type MboxErrorCode = 'empty' | 'no-patch' | 'malformed' | 'incomplete';
+export type MboxErrorCode = 'empty' | 'no-patch' | 'malformed' | 'incomplete' | 'refused';
 
 export class MboxError extends Error {
   constructor(
@@ -69,16 +80,8 @@ const MBOX_FROM = /^From \S+( .*)?$/;
 const HEADER = /^([A-Za-z0-9-]+):[ \t]?(.*)$/;
 const MAIL_START = /^(From|Subject|Date|Message-I[dD]|Return-Path|Received|To|Cc|In-Reply-To|References|MIME-Version|X-[A-Za-z-]+):/;
 
-/** Decodes RFC 2047 encoded words (=?utf-8?q?...?= / ?b?), as b4 and git send-email write them. */
-export function decodeEncodedWords(s: string): string {
-  return s
-    .replace(/\?=\s+=\?/g, '?==?')
-    .replace(/=\?([^?]+)\?([qQbB])\?([^?]*)\?=/g, (_m, _cs: string, enc: string, text: string) => {
-      if (enc.toLowerCase() === 'b') return Buffer.from(text, 'base64').toString('utf8');
-      const bytes = text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16)));
-      return Buffer.from(bytes, 'latin1').toString('utf8');
-    });
-}
+/** Decodes RFC 2047 encoded words (=?utf-8?q?...?= / ?b?, any charset), as b4 and git send-email write them. */
+const decodeEncodedWords = (s: string): string => libmime.decodeWords(s);
 
 interface Message {
   headers: Map<string, string>;
@@ -104,15 +107,21 @@ function parseHeaders(lines: string[]): Message {
     last = m[1]!.toLowerCase();
     if (!headers.has(last)) headers.set(last, m[2]!.trim());
   }
-  let body = lines.slice(i);
+  return { headers, body: decodeBody(lines.slice(i), headers) };
+}
+
+/**
+ * A body as text: undone transfer encoding, then the charset of its Content-Type (a patch mailed
+ * as quoted-printable latin-1 must reach `git apply` as the bytes the author's tree has, in UTF-8).
+ */
+function decodeBody(body: string[], headers: Map<string, string>): string[] {
   const cte = headers.get('content-transfer-encoding')?.toLowerCase();
-  if (cte === 'quoted-printable') {
-    const text = body.join('\n').replace(/=\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16)));
-    body = Buffer.from(text, 'latin1').toString('utf8').split('\n');
-  } else if (cte === 'base64') {
-    body = Buffer.from(body.join(''), 'base64').toString('utf8').replace(/\r\n/g, '\n').split('\n');
-  }
-  return { headers, body };
+  if (cte !== 'quoted-printable' && cte !== 'base64') return body;
+  const bytes = cte === 'base64' ? Buffer.from(body.join(''), 'base64') : decodeQuotedPrintable(body.join('\n'));
+  const type = headers.get('content-type');
+  const declared = type ? libmime.parseHeaderValue(type).params.charset : undefined;
+  const charset = declared && iconv.encodingExists(declared) ? declared : 'utf-8';
+  return iconv.decode(bytes, charset).replace(/\r\n/g, '\n').split('\n');
 }
 
 function splitMessages(lines: string[], first: number): string[][] {
@@ -252,7 +261,8 @@ export function checkDiff(lines: string[]): { diff: string; files: string[] } {
       const [wantOld, wantNew] = [oldLeft, newLeft];
       i++;
       while (oldLeft > 0 || newLeft > 0) {
-        const h = lines[i];
+        // The empty string after the text's final newline is the end of the text, not an empty context line.
+        const h = i === lines.length - 1 && lines[i] === '' ? undefined : lines[i];
         if (h === undefined || h.startsWith('diff --git ') || h.startsWith('@@')) {
           throw new Error(
             `${file}: hunk ${hunkNo} (${header.replace(/ @@.*/, ' @@')}) is truncated: its header promises ${wantOld} old and ${wantNew} new lines, ` +
@@ -291,6 +301,21 @@ export function checkDiff(lines: string[]): { diff: string; files: string[] } {
   return { diff: lines.slice(0, end).join('\n') + '\n', files };
 }
 
+/** checkDiff and touchedPaths of one patch, their errors as MboxErrors naming it (`what`). */
+function checkedDiff(lines: string[], what: string, patch: number): { diff: string; files: string[]; touched: string[] } {
+  let checked;
+  try {
+    checked = checkDiff(lines);
+  } catch (e) {
+    throw new MboxError('malformed', `${what} is malformed: ${(e as Error).message}`, patch);
+  }
+  try {
+    return { ...checked, touched: touchedPaths(checked.diff) };
+  } catch (e) {
+    throw new MboxError('refused', `${what}: ${(e as Error).message}`, patch);
+  }
+}
+
 /** Parses an mbox or a unified diff; throws MboxError (empty, no patch, malformed, incomplete series). */
 export function parseMbox(text: string): ParsedMbox {
   if (text.trim() === '') throw new MboxError('empty', 'the patch is empty');
@@ -303,12 +328,7 @@ export function parseMbox(text: string): ParsedMbox {
     if (start < 0) {
       throw new MboxError('no-patch', 'not a patch: no "diff --git" or "---"/"+++"/"@@" lines found (send an mbox from git format-patch or b4, or a unified diff)');
     }
-    let checked;
-    try {
-      checked = checkDiff(lines.slice(start));
-    } catch (e) {
-      throw new MboxError('malformed', `the diff is malformed: ${(e as Error).message}`, 1);
-    }
+    const checked = checkedDiff(lines.slice(start), 'the diff', 1);
     return {
       cover: null,
       patches: [{ index: 1, total: 1, subject: 'unified diff', rawSubject: 'unified diff', messageId: null, inReplyTo: null, references: [], from: null, date: null, ...checked }],
@@ -349,12 +369,7 @@ export function parseMbox(text: string): ParsedMbox {
       skipped.push({ subject: shown, reason: 'no diff' });
       continue;
     }
-    let checked;
-    try {
-      checked = checkDiff(msg.body.slice(start));
-    } catch (e) {
-      throw new MboxError('malformed', `${label} "${shown}" is malformed: ${(e as Error).message}`, parsed.n ?? found.length + 1);
-    }
+    const checked = checkedDiff(msg.body.slice(start), `${label} "${shown}"`, parsed.n ?? found.length + 1);
     version ??= parsed.version;
     found.push({
       n: parsed.n,

@@ -39,7 +39,7 @@ import { baseDir, build, collectBases, copyBase, ensureBase, ownedDir, type Base
 import { affectsConfig, configure, readDotConfig, type DotConfig } from './stages/config.js';
 import { planKind } from './kinds.js';
 import { bootAll, type BootPlan } from './stages/boots.js';
-import { applyPatches, checkPatch, splitPatches } from './stages/patch.js';
+import { applyPatches, jobPatches } from './stages/patch.js';
 import { makeView, prepareSpare, pickKernel, seriesLabel, seriesTree } from './stages/source.js';
 
 export const DEFAULT_TIMEOUT_S = Number(process.env.NOMMU_CI_DEFAULT_TIMEOUT_S ?? 1800);
@@ -218,8 +218,8 @@ class JobRun {
     const touched: string[] = [];
     // The patch is split and its paths checked before the view is made: the view opens only
     // the directories the patch touches to the sandbox.
-    const patches = patched ? splitPatches(request.patch!) : [];
-    for (const p of patches) touched.push(...checkPatch(p));
+    const patches = patched ? jobPatches(request.patch!) : [];
+    for (const p of patches) touched.push(...p.touched);
     if (patched) {
       await makeView(tree, viewDir, touched);
       this.spareFor = tree;

@@ -14,6 +14,7 @@ import {
   type JobRecord,
 } from '@nommu-ci/shared';
 import { HttpError } from '../errors.js';
+import { parsePatchField } from '../patch-field.js';
 
 const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$', description: 'job id' }) });
 const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() });
@@ -56,9 +57,7 @@ function validateRequest(req: JobRequest, app: Parameters<FastifyPluginAsync>[0]
   if (req.mmu === false && app.deps.series() === null) {
     throw new HttpError(422, 'body.mmu: false needs the no-MMU series (kernel-images/nommu/series), which this server does not have');
   }
-  if (req.patch !== undefined && !/^(diff --git |--- \S)/m.test(req.patch)) {
-    throw new HttpError(400, 'body.patch: not a patch: no "diff --git" or "---/+++" file header found (send an mbox from git format-patch or a unified diff)');
-  }
+  if (req.patch !== undefined) parsePatchField(req.patch);
 }
 
 export const jobRoutes: FastifyPluginAsync = async (app) => {

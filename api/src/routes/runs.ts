@@ -18,7 +18,6 @@ import {
   loadCell,
   loadCells,
   MAX_PATCH_BYTES,
-  MboxError,
   parseKconfig,
   parseMbox,
   renderReport,
@@ -32,6 +31,7 @@ import {
   webhookAllowed,
 } from '@nommu-ci/shared';
 import { HttpError } from '../errors.js';
+import { parsePatchField } from '../patch-field.js';
 import { makeFlowProducer, queueRun } from '../submit.js';
 
 const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$', description: 'run id' }) });
@@ -63,12 +63,7 @@ function validate(body: RunRequest, app: Parameters<FastifyPluginAsync>[0]) {
   if (app.deps.series() === null) {
     throw new HttpError(422, 'a run tests the no-MMU and the MMU kernel, and this server has no no-MMU series (kernel-images/nommu/series)');
   }
-  try {
-    return parseMbox(body.patch);
-  } catch (e) {
-    if (e instanceof MboxError) throw new HttpError(400, `body.patch: ${e.message}`);
-    throw e;
-  }
+  return parsePatchField(body.patch);
 }
 
 export const runRoutes: FastifyPluginAsync = async (app) => {

@@ -6,7 +6,7 @@ import type { KernelSource, SeriesInfo } from '@nommu-ci/shared';
 import { StageError } from '../errors.js';
 import { SANDBOX_UID } from '../sandbox.js';
 import { ownedDir } from './build.js';
-import { applyPatches, checkPatch, splitPatches } from './patch.js';
+import { applyPatches, jobPatches } from './patch.js';
 import { makeView, pickKernel, seriesTree } from './source.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'nci-source-'));
@@ -30,8 +30,8 @@ describe('per-job views', () => {
   it('are hardlink farms; git apply in the sandbox gives patched files new inodes and leaves the pristine tree alone', async () => {
     const tree = fakeTree('pristine');
     const view = path.join(root, 'job/src');
-    const patches = splitPatches(diff('lib/tests/a.c', 'two', 'TWO', ['one', 'three']));
-    const touched = patches.flatMap(checkPatch);
+    const patches = jobPatches(diff('lib/tests/a.c', 'two', 'TWO', ['one', 'three']));
+    const touched = patches.flatMap((p) => p.touched);
     await makeView(tree, view, touched);
     expect(statSync(path.join(view, 'mm/b.c')).ino).toBe(statSync(path.join(tree, 'mm/b.c')).ino);
     if (process.getuid?.() === 0) {
@@ -50,7 +50,7 @@ describe('per-job views', () => {
   it('cannot be patched where the patch did not say it would write', async () => {
     const tree = fakeTree('pristine2');
     const view = path.join(root, 'job2/src');
-    const patches = splitPatches(diff('mm/b.c', 'beta', 'BETA', ['alpha', 'gamma']));
+    const patches = jobPatches(diff('mm/b.c', 'beta', 'BETA', ['alpha', 'gamma']));
     await makeView(tree, view, []); // as if the patch had named other paths
     ownedDir(path.join(root, 'job2/tmp'));
     const e = await applyPatches(patches, { viewDir: view, tmpDir: path.join(root, 'job2/tmp'), log: () => undefined, name: 'source-test' }).catch((x: unknown) => x);
