@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownedDir } from './stages/build.js';
-import { runSandboxed, SANDBOX_UID, type SandboxOptions } from './sandbox.js';
+import { runSandboxed, SANDBOX_NICE, SANDBOX_UID, type SandboxOptions } from './sandbox.js';
 
 let dir: string;
 beforeAll(() => {
@@ -82,6 +82,12 @@ describe('sandbox', () => {
     const { r } = await sh(`python3 -c 'x = bytearray(512 * 1024 * 1024); print(len(x))'`, { limits: { memoryBytes: 64 * 1024 * 1024 } });
     expect(r.code).not.toBe(0);
     expect(r.oom).toBe(true);
+  });
+
+  it('runs below the API in CPU priority', async () => {
+    const { out } = await sh('cut -d" " -f19 /proc/self/stat');
+    expect(SANDBOX_NICE).toBeGreaterThan(0);
+    expect(Number(out.trim())).toBe(Math.min(19, os.getPriority() + SANDBOX_NICE));
   });
 
   it('limits the number of processes', async () => {

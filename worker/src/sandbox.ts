@@ -2,7 +2,8 @@
  * The sandbox every untrusted step runs in: patch application, olddefconfig, the build (a patch
  * can change a Makefile) and the kernel itself (UML is a host process).
  *
- *   sh (root: joins the job's cgroups) -> prlimit (rlimits) -> setpriv (drop to the sandbox uid)
+ *   sh (root: joins the job's cgroups) -> nice (below the API) -> prlimit (rlimits)
+ *     -> setpriv (drop to the sandbox uid)
  *     -> bwrap --unshare-all --die-with-parent --new-session (no network, private pid/ipc/uts,
  *        only /usr and a few /etc pieces read-only, the job's own directories at fixed paths)
  *
@@ -17,6 +18,11 @@ import path from 'node:path';
 
 export const SANDBOX_UID = Number(process.env.NOMMU_CI_SANDBOX_UID ?? 65534);
 export const SANDBOX_GID = Number(process.env.NOMMU_CI_SANDBOX_GID ?? SANDBOX_UID);
+/**
+ * Builds and kernels run this much below normal CPU priority, so that an API process on the same
+ * host answers promptly while both cores compile.
+ */
+export const SANDBOX_NICE = Number(process.env.NOMMU_CI_SANDBOX_NICE ?? 10);
 
 export interface Mount {
   host: string;
@@ -259,6 +265,9 @@ export function sandboxArgv(opts: SandboxOptions, limits: Limits): string[] {
   bw.push('--chdir', opts.cwd ?? '/');
   bw.push('--', ...opts.argv);
   const pl = [
+    'nice',
+    '-n',
+    String(SANDBOX_NICE),
     'prlimit',
     `--fsize=${limits.fsizeBytes}`,
     `--nofile=${limits.nofile}`,
@@ -280,7 +289,7 @@ export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult>
   const cg = Cgroup.create(`${opts.name}-${process.pid}-${start}`, limits);
   const inner = sandboxArgv(opts, limits);
   // The wrapper shell joins the cgroups (as root, before dropping privileges), merges stderr into
-  // stdout for the exec'd chain, and then becomes prlimit -> setpriv -> bwrap (same pid).
+  // stdout for the exec'd chain, and then becomes nice -> prlimit -> setpriv -> bwrap (same pid).
   const procs = cg?.procsFiles() ?? [];
   const first = opts.outputFile ? 2 : 1;
   const script =
@@ -342,7 +351,7 @@ export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult>
   }
   // The sandbox itself failed to start (bwrap, setpriv or prlimit complained first): an
   // infrastructure problem, not the job's.
-  const setup = /^(bwrap|setpriv|prlimit|nommu-ci): .*/m.exec(head);
+  const setup = /^(bwrap|setpriv|prlimit|nice|nommu-ci): .*/m.exec(head);
   const setupError = res.code !== 0 && !killed && setup && head.startsWith(setup[0]) ? setup[0] : null;
   return { ...res, killed, oom, setupError, ms: Date.now() - start };
 }
