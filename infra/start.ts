@@ -1,12 +1,13 @@
 /**
  * `npm start`: a private redis-server (unless REDIS_URL names one), the API on
- * 127.0.0.1:$PORT, and one worker process; all stopped together on Ctrl-C.
+ * 127.0.0.1:$PORT, and one worker process, restarted when it dies; all stopped together on
+ * Ctrl-C, SIGTERM or SIGHUP.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { CACHE_DIR, REPO_DIR } from '@nommu-ci/shared';
 import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
 import { startApi } from '@nommu-ci/api';
+import { supervise } from './supervise.js';
 
 let redis: RedisServer | null = null;
 if (!process.env.REDIS_URL) {
@@ -14,6 +15,7 @@ if (!process.env.REDIS_URL) {
     dir: path.join(CACHE_DIR, 'redis'),
     port: Number(process.env.NOMMU_CI_REDIS_PORT ?? 6390),
     configFile: path.join(REPO_DIR, 'infra/redis.conf'),
+    ownGroup: true,
   });
   process.env.REDIS_URL = redis.url;
   console.error(`nommu-ci: private redis-server on ${redis.url} (data in ${path.join(CACHE_DIR, 'redis')})`);
@@ -21,26 +23,41 @@ if (!process.env.REDIS_URL) {
 
 const port = Number(process.env.PORT ?? 8080);
 const api = await startApi({ port, host: process.env.HOST ?? '127.0.0.1', redis: process.env.REDIS_URL! });
-// The worker runs untrusted builds; its own process keeps a crash there away from the API.
-const worker = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_DIR, 'worker/src/index.ts')], {
-  stdio: 'inherit',
-  env: process.env,
+// The worker runs untrusted builds; its own process keeps a crash there away from the API, and a
+// worker that dies is started again (its jobs are retried by BullMQ's stalled-job check).
+const graceMs = (Number(process.env.NOMMU_CI_SHUTDOWN_GRACE_S ?? 10) + 5) * 1000;
+const worker = supervise({
+  name: 'worker',
+  argv: [process.execPath, '--import', 'tsx', path.join(REPO_DIR, 'worker/src/index.ts')],
+  log: (line) => console.error(`nommu-ci: ${line}`),
+  graceMs,
+  onStart: (pid) => console.error(`nommu-ci: worker pid ${pid}`),
 });
-console.error(`nommu-ci: API on http://127.0.0.1:${port} (docs at /docs), worker pid ${worker.pid}`);
+console.error(`nommu-ci: API on http://127.0.0.1:${port} (docs at /docs)`);
 
+// Ctrl-C/SIGTERM stop everything whatever state the worker is in (running, dying, waiting to be
+// restarted); a second signal does not wait for the worker's jobs.
 let stopping = false;
-async function stop(code: number): Promise<never> {
+async function stop(): Promise<never> {
   stopping = true;
-  worker.kill('SIGTERM');
-  await api.close();
-  await new Promise((r) => (worker.exitCode !== null ? r(null) : worker.once('exit', r)));
-  await redis?.stop();
+  let code = 0;
+  for (const [what, step] of [
+    ['worker', () => worker.stop()],
+    // Open /tap and /events followers would hold close() up: they get a few seconds.
+    ['API', () => Promise.race([api.close(), new Promise((r) => setTimeout(r, 5000).unref())])],
+    ['redis-server', async () => redis?.stop()],
+  ] as const) {
+    await step().catch((e: unknown) => {
+      code = 1;
+      console.error(`nommu-ci: stopping the ${what}: ${(e as Error).message}`);
+    });
+  }
   process.exit(code);
 }
-worker.on('exit', (code) => {
-  if (!stopping) {
-    console.error(`nommu-ci: worker exited (${code}); stopping`);
-    void stop(1);
-  }
-});
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stop(0));
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    if (!stopping) return void stop();
+    console.error(`nommu-ci: ${sig} again; killing the worker`);
+    if (worker.pid) process.kill(-worker.pid, 'SIGKILL');
+  });
+}

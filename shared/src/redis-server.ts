@@ -26,7 +26,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startRedisServer(opts: { dir: string; port?: number; configFile?: string }): Promise<RedisServer> {
+export async function startRedisServer(opts: {
+  dir: string;
+  port?: number;
+  configFile?: string;
+  /** In a process group of its own: a terminal's Ctrl-C reaches only the parent, which stops it last. */
+  ownGroup?: boolean;
+}): Promise<RedisServer> {
   mkdirSync(opts.dir, { recursive: true });
   const port = opts.port ?? (await freePort());
   const args = [
@@ -40,7 +46,7 @@ export async function startRedisServer(opts: { dir: string; port?: number; confi
     // BullMQ requires that Redis never evicts its keys.
     '--maxmemory-policy', 'noeviction',
   ];
-  const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.ownGroup ?? false });
   let output = '';
   proc.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
   proc.stderr?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
@@ -67,7 +73,7 @@ export async function startRedisServer(opts: { dir: string; port?: number; confi
     port,
     process: proc,
     async stop() {
-      if (proc.exitCode === null) proc.kill('SIGTERM');
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       await exited;
     },
   };

@@ -103,9 +103,9 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const logger = pino({ name: 'nommu-ci-worker', level: process.env.LOG_LEVEL ?? 'info' });
-  const w = await startWorker({ queueName: process.env.NOMMU_CI_QUEUE, log: (m) => logger.info(m) });
-  const runs = await startRunWorker({ jobsQueueName: process.env.NOMMU_CI_QUEUE, log: (m) => logger.info(m) });
-  console.error(`nommu-ci worker: pid ${process.pid}, concurrency ${Number(process.env.NOMMU_CI_CONCURRENCY ?? 1)}, queue ${process.env.NOMMU_CI_QUEUE ?? QUEUE_NAME}`);
+  const w = await startWorker({ log: (m) => logger.info(m) });
+  const runs = await startRunWorker({ log: (m) => logger.info(m) });
+  console.error(`nommu-ci worker: pid ${process.pid}, concurrency ${Number(process.env.NOMMU_CI_CONCURRENCY ?? 1)}, queue ${QUEUE_NAME}`);
   let stopping = false;
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => {
