@@ -50,6 +50,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.decorate('deps', deps);
   app.setErrorHandler((err: Error, req, reply) => {
+    if (redisUnavailable(err)) {
+      req.log.warn(`redis unavailable: ${err.message}`);
+      const message = 'the job store (Redis) is unavailable; try again shortly';
+      void reply.code(503).header('retry-after', '5').send({ statusCode: 503, error: httpReason(503), message });
+      return;
+    }
     const status = err instanceof HttpError ? err.statusCode : (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
     const message = status >= 500 ? 'internal error; see the server log' : err.message;
@@ -76,6 +82,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(streamRoutes);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app as unknown as FastifyInstance;
+}
+
+/** ioredis's errors for a command that could not reach Redis (the connection fails fast, server.ts). */
+function redisUnavailable(err: Error): boolean {
+  return (
+    err.name === 'MaxRetriesPerRequestError' ||
+    /enableOfflineQueue options is false|Connection is closed|connect ECONNREFUSED|read ECONNRESET/.test(err.message)
+  );
 }
 
 function httpReason(status: number): string {

@@ -1,13 +1,16 @@
 /** The API process: `tsx api/src/server.ts`, configured from the environment (see README). */
+import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { JobStore, QUEUE_NAME, loadBootSelftests, loadCatalog, loadSeries, redisUrl, type QueueJobData } from '@nommu-ci/shared';
 import { buildApp } from './app.js';
 
 export async function startApi(opts: { port: number; host: string; redis: string }) {
-  // Redis may restart under us: commands wait for the reconnect instead of failing the request.
-  const redis = new Redis(opts.redis, { maxRetriesPerRequest: null });
+  // While Redis is away a request fails at once and the error handler answers 503 (the client
+  // retries), instead of hanging until Redis is back; the connection itself keeps reconnecting.
+  const redis = new Redis(opts.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   const queueConn = redis.duplicate();
+  await Promise.all([redis, queueConn].map((c) => (c.status === 'ready' ? null : once(c, 'ready'))));
   const queue = new Queue<QueueJobData>(QUEUE_NAME, {
     connection: queueConn,
     defaultJobOptions: {
@@ -26,7 +29,7 @@ export async function startApi(opts: { port: number; host: string; redis: string
     bootSelftests: () => loadBootSelftests(),
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
   });
-  // While Redis is away requests wait (above); say so in the log, once per failed reconnect.
+  // Say in the log that Redis is away, once per failed reconnect.
   for (const c of [redis, queueConn]) c.on('error', (e: Error) => app.log.warn(`redis: ${e.message}`));
   await app.listen({ port: opts.port, host: opts.host });
   return {

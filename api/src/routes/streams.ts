@@ -17,7 +17,9 @@ const BLOCK_MS = 2000;
  * while queued by an older API, or its records expired) ends the stream when its state is final.
  */
 async function* follow(app: FastifyInstance, id: string, key: string, after: string, closed: () => boolean) {
-  const conn = app.deps.redis.duplicate();
+  // A follower waits through a Redis restart rather than failing: it resumes where it was.
+  const conn = app.deps.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+  conn.on('error', () => undefined); // the API's own connection logs the outage once per reconnect
   try {
     let last = after;
     let idleChecks = 0;
