@@ -1,0 +1,103 @@
+/**
+ * Benchmark (run by hand): API latency under load, with the machine quiet and while a kernel
+ * builds on every core.
+ *
+ *   npx tsx bench/api-load.ts [--rate 200] [--seconds 30] [--followers 50]
+ *
+ * The service runs as `npm start` runs it (private redis-server, the API, one supervised worker),
+ * on a cache root of its own whose ccache is empty, so the job's build is cold and keeps both
+ * cores busy. autocannon sends GETs of one job, the job list and /healthz at a fixed overall rate;
+ * meanwhile `--followers` clients hold the job's live /tap open. The table gives latency
+ * percentiles per phase, the load average, and whether the build was still running at the end
+ * (a phase that outlived the build measured nothing).
+ */
+import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { randomUUID } from 'node:crypto';
+import autocannon from 'autocannon';
+import { CACHE_DIR } from '@nommu-ci/shared';
+import { startService } from './service.js';
+
+const { values } = parseArgs({ options: { rate: { type: 'string', default: '200' }, seconds: { type: 'string', default: '30' }, followers: { type: 'string', default: '50' } } });
+const RATE = Number(values.rate);
+const SECONDS = Number(values.seconds);
+const FOLLOWERS = Number(values.followers);
+const SOURCE = path.join(CACHE_DIR, 'src/linux-source-7.2');
+
+interface Row {
+  phase: string;
+  requests: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  non2xx: number;
+  errors: number;
+  load: string;
+  building: string;
+}
+
+async function load(base: string, jobPath: string): Promise<Omit<Row, 'phase' | 'load' | 'building'>> {
+  const r = await autocannon({
+    url: base,
+    connections: 20,
+    overallRate: RATE,
+    duration: SECONDS,
+    requests: [{ method: 'GET', path: jobPath }, { method: 'GET', path: '/v1/jobs?limit=20' }, { method: 'GET', path: '/healthz' }],
+  });
+  return { requests: r.requests.total, p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, non2xx: r.non2xx, errors: r.errors };
+}
+
+async function state(base: string, id: string): Promise<{ state: string; stage: string | null }> {
+  return (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as { state: string; stage: string | null };
+}
+
+async function main(): Promise<void> {
+  const root = path.join(CACHE_DIR, 'bench', `api-load-${Date.now()}`);
+  mkdirSync(path.join(root, 'src'), { recursive: true });
+  symlinkSync(SOURCE, path.join(root, 'src/linux-source-7.2'));
+  cpSync(`${SOURCE}.version`, path.join(root, 'src/linux-source-7.2.version'));
+  const svc = await startService({ cache: root });
+  const rows: Row[] = [];
+  const loadavg = (): string => os.loadavg().map((x) => x.toFixed(1)).join(' ');
+  try {
+    // Quiet: nothing builds; the job read is of an unknown id (the same store read, a 404).
+    rows.push({ phase: 'quiet', ...(await load(svc.base, `/v1/jobs/${randomUUID()}`)), load: loadavg(), building: '-' });
+
+    const res = await fetch(`${svc.base}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'kunit', mmu: true, kunitconfig: 'CONFIG_KUNIT=y\nCONFIG_LIST_KUNIT_TEST=y\n', timeout_s: 3600 }),
+    });
+    const { id } = (await res.json()) as { id: string };
+    for (let s = await state(svc.base, id); s.stage !== 'build'; s = await state(svc.base, id)) {
+      if (['passed', 'failed', 'error'].includes(s.state)) throw new Error(`the job ended before its build: ${JSON.stringify(s)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await new Promise((r) => setTimeout(r, 10_000)); // make is past its first, single-threaded steps
+    const ctl = new AbortController();
+    const followers = Array.from({ length: FOLLOWERS }, () =>
+      fetch(`${svc.base}/v1/jobs/${id}/tap`, { signal: ctl.signal })
+        .then(async (r) => {
+          for await (const _ of r.body!);
+        })
+        .catch(() => undefined),
+    );
+    const during = await load(svc.base, `/v1/jobs/${id}`);
+    const s = await state(svc.base, id);
+    rows.push({ phase: `kernel build on ${os.cpus().length} cores, ${FOLLOWERS} /tap followers`, ...during, load: loadavg(), building: s.stage === 'build' ? 'yes' : `no (${s.state}/${s.stage})` });
+    ctl.abort();
+    await Promise.all(followers);
+    await fetch(`${svc.base}/v1/jobs/${id}`, { method: 'DELETE' });
+  } finally {
+    await svc.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+  console.log(`\n${RATE} requests/s for ${SECONDS} s per phase (GET job, job list, /healthz in turn); latency in ms`);
+  console.log('| phase | requests | p50 | p90 | p99 | max | non-2xx | errors | load average | still building |\n| --- | --: | --: | --: | --: | --: | --: | --: | --- | --- |');
+  for (const r of rows) console.log(`| ${r.phase} | ${r.requests} | ${r.p50} | ${r.p90} | ${r.p99} | ${r.max} | ${r.non2xx} | ${r.errors} | ${r.load} | ${r.building} |`);
+}
+
+await main();

@@ -1,0 +1,32 @@
+/** The service as `npm start` runs it (infra/start.ts), on a cache root and ports of a bench's own. */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { REPO_DIR } from '@nommu-ci/shared';
+import { freePort } from '@nommu-ci/shared/redis-server';
+
+export interface Service {
+  base: string;
+  stop(): Promise<void>;
+}
+
+export async function startService(opts: { cache: string; env?: Record<string, string> }): Promise<Service> {
+  const port = await freePort();
+  const env = { ...process.env, NOMMU_CI_CACHE: opts.cache, PORT: String(port), NOMMU_CI_REDIS_PORT: String(await freePort()), REDIS_URL: '', LOG_LEVEL: 'warn', ...opts.env };
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_DIR, 'infra/start.ts')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise((r) => proc.once('exit', r));
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const health = await fetch(`${base}/healthz`).then((r) => (r.ok ? (r.json() as Promise<{ workers: number }>) : null), () => null);
+    if (health && health.workers > 0) break;
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error('the service did not start (or no worker registered)');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    base,
+    async stop() {
+      proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
