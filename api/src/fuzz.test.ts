@@ -128,7 +128,8 @@ const nasty = fc.oneof(
   fc.uuid(),
 );
 
-describe('fuzzing from the OpenAPI document', () => {
+// Hundreds of requests a case: minutes on a loaded machine, and more with FUZZ_RUNS raised.
+describe('fuzzing from the OpenAPI document', { timeout: 120_000 + RUNS * 1_000 }, () => {
   it('covers every operation of the document', () => {
     const names = ops.map((o) => `${o.method} ${o.path}`);
     expect(names).toEqual(expect.arrayContaining(['POST /v1/jobs', 'GET /v1/jobs/{id}', 'POST /v1/runs', 'GET /v1/jobs/{id}/events']));
