@@ -8,8 +8,9 @@
  *  - a job-level failure (StageError: patch, config, build, boot, test; or the job timeout) is the
  *    job's final result: state failed, the stage named, not retried;
  *  - cancel (DELETE, CANCEL_CHANNEL) kills the sandbox: state canceled;
- *  - anything else (Redis, disk, a bug) is infrastructure: stage infra, and the error is rethrown
- *    so BullMQ retries the job; the last attempt leaves state error.
+ *  - anything else (Redis, disk, a bug) is infrastructure: stage infra (a full disk: the stage
+ *    that hit it), and the error is rethrown so BullMQ retries the job; the last attempt leaves
+ *    state error.
  * Artifacts are stored whatever happened; the job's directory is removed at the end.
  */
 import { closeSync, existsSync, lstatSync, openSync, readFileSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
@@ -17,6 +18,7 @@ import path from 'node:path';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
+  CACHE_DIR,
   defaultMmu,
   emptySummary,
   FINAL_STATES,
@@ -31,7 +33,7 @@ import {
   type Stage,
   type JobStore,
 } from '@nommu-ci/shared';
-import { JobAborted, StageError, throwIfAborted } from './errors.js';
+import { InfraError, isNoSpace, JobAborted, StageError, throwIfAborted } from './errors.js';
 import { removeTree } from './exec.js';
 import { JOBS_DIR } from './paths.js';
 import { boot } from './stages/boot.js';
@@ -370,9 +372,10 @@ class JobRun {
     } else {
       const maxAttempts = this.job.opts.attempts ?? 1;
       final = this.job.attemptsMade + 1 >= maxAttempts;
-      const why = e instanceof JobAborted ? 'worker shut down' : e instanceof Error ? e.message : String(e);
+      const why = e instanceof JobAborted ? 'worker shut down' : isNoSpace(e) ? `the cache disk is full (${CACHE_DIR}): ${(e as Error).message}` : e instanceof Error ? e.message : String(e);
       state = final ? 'error' : 'queued';
-      stage = 'infra';
+      // A full disk is named at the stage that hit it: the reader learns where, and that it was not the patch.
+      stage = e instanceof InfraError ? e.stage : isNoSpace(e) && stage ? stage : 'infra';
       message = final ? `infrastructure error: ${why}` : `infrastructure error, will be retried: ${why}`;
       rethrow = e instanceof Error ? e : new Error(String(e));
       this.deps.log?.(`job ${this.id} attempt ${this.attempt}: ${message}`);

@@ -14,7 +14,7 @@
 import { chownSync, existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { abortReason, JobAborted, StageError } from '../errors.js';
+import { abortReason, InfraError, JobAborted, noSpaceLine, StageError } from '../errors.js';
 import { mustRun, removeTree, runHost } from '../exec.js';
 import { withLock } from '../locks.js';
 import { BUILDS_DIR, CCACHE_DIR } from '../paths.js';
@@ -104,6 +104,8 @@ export async function build(o: Omit<KmakeOptions, 'targets'>): Promise<void> {
   const r = await kmake({ ...o, targets: [] });
   if (r.abort) throw r.abort;
   if (r.result.code !== 0) {
+    const full = noSpaceLine(`${r.errors}\n${r.tail}`);
+    if (full) throw new InfraError('build', `the disk of ${o.buildDir} is full: ${full}`);
     throw new StageError('build', `build failed (${describeExit(r.result)}):\n${r.errors || r.tail}`);
   }
   if (!existsSync(path.join(o.buildDir, 'linux'))) throw new StageError('build', 'build finished but produced no `linux` binary');
