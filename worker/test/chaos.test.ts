@@ -1,0 +1,276 @@
+/**
+ * The chaos suite: the service's guarantees under faults, each case asserting the outcome.
+ *
+ *  - kills: a worker process SIGKILLed at a random moment of a chosen stage (source, patch, config,
+ *    build, boot, test in turn), another started: every job ends exactly once with the result of an
+ *    undisturbed run, its KTAP stream says where the retry started, and nothing is left behind
+ *    (job directory, cgroups, processes, mounts);
+ *  - two workers with caches of their own sharing one Redis: the one building is killed, the other
+ *    completes the job (full suite only: its cold build takes minutes);
+ *  - the cache disk full: the job ends `error` at the stage that hit it, saying so, and the worker
+ *    takes jobs again once there is space;
+ *  - a kernel that floods its console, and one that goes silent: each stopped by its limit, named.
+ *
+ * `npm test` runs a few kills and the short cases; `npm run chaos` runs NOMMU_CI_CHAOS_KILLS (20)
+ * kills and every case, and prints the table (case, runs, outcome).
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FINAL_STATES, JobStore, loadCatalog, REPO_DIR, type JobEvent, type JobRecord, type JobRequest, type TestNode } from '@nommu-ci/shared';
+import { freshQueueName, makeQueue, startTestRedis, submitJob, waitForState, type TestRedis } from './helpers.js';
+import { lineOf, linePatch } from './patches.js';
+
+const FULL = process.env.NOMMU_CI_CHAOS === 'full';
+const KILLS = Number(process.env.NOMMU_CI_CHAOS_KILLS ?? (FULL ? 20 : 3));
+const STAGES = ['source', 'patch', 'config', 'build', 'boot', 'test'] as const;
+const kernel = loadCatalog()[0]!;
+const SMALL = 'CONFIG_KUNIT=y\nCONFIG_LIST_KUNIT_TEST=y\n';
+const REL = 'lib/tests/list-test.c';
+const isRoot = process.getuid?.() === 0;
+
+/** A patch replacing a comment line after the statements of the list test's first case by `code`. */
+const listPatch = (code: string[], subject: string): string => linePatch(REL, lineOf(REL, 'list_empty_careful() checks both next and prev.'), code, subject);
+
+const table: { case: string; runs: number; outcome: string }[] = [];
+
+let t: TestRedis;
+beforeAll(async () => {
+  t = await startTestRedis('chaos');
+});
+afterAll(async () => {
+  await t?.stop();
+  if (table.length) {
+    console.log(['', '| case | runs | outcome |', '| --- | --: | --- |', ...table.map((r) => `| ${r.case} | ${r.runs} | ${r.outcome} |`)].join('\n'));
+  }
+});
+
+interface WorkerProc {
+  child: ChildProcess;
+  output: () => string;
+  ready: Promise<void>;
+}
+
+function workerProcess(queueName: string, env: Record<string, string> = {}): WorkerProc {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_DIR, 'worker/src/index.ts')], {
+    env: { ...process.env, REDIS_URL: t.url, NOMMU_CI_QUEUE: queueName, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  const ready = new Promise<void>((resolve, reject) => {
+    const iv = setInterval(() => {
+      if (out.includes('nommu-ci worker: pid')) resolve();
+      else if (child.exitCode !== null) reject(new Error(`worker exited: ${out}`));
+      else return;
+      clearInterval(iv);
+    }, 50);
+  });
+  return { child, output: () => out, ready };
+}
+
+async function kill(w: WorkerProc): Promise<void> {
+  if (w.child.exitCode !== null || w.child.signalCode !== null) return;
+  const gone = new Promise((r) => w.child.once('exit', r));
+  w.child.kill('SIGKILL');
+  await gone;
+}
+
+/** The result tree as (path, status) pairs: what "the same result" means. */
+function outcome(nodes: TestNode[] | null, prefix = ''): string[] {
+  return (nodes ?? []).flatMap((n) => [`${prefix}${n.name}: ${n.status}`, ...outcome(n.children, `${prefix}${n.name}/`)]);
+}
+
+async function finalEvents(id: string): Promise<JobEvent[]> {
+  const evs = (await JobStore.readStream(t.redis, t.store.eventsKey(id), '0', 0)).filter((e) => e.fields.e).map((e) => JSON.parse(e.fields.e!) as JobEvent);
+  return evs.filter((e) => e.type === 'state' && FINAL_STATES.has(e.state));
+}
+
+/** What a finished job must not leave behind on this host. */
+function leftovers(id: string, jobsDir: string): string[] {
+  const found: string[] = [];
+  if (existsSync(jobsDir)) found.push(...readdirSync(jobsDir).filter((d) => d.startsWith(id)).map((d) => `job directory ${d}`));
+  for (const root of ['/sys/fs/cgroup/pids/nommu-ci', '/sys/fs/cgroup/memory/nommu-ci', '/sys/fs/cgroup/nommu-ci']) {
+    if (existsSync(root)) found.push(...readdirSync(root).filter((d) => d.startsWith(id)).map((d) => `cgroup ${root}/${d}`));
+  }
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(id)) found.push(`process ${pid}: ${cmd.slice(0, 120)}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  if (readFileSync('/proc/self/mountinfo', 'utf8').includes(id)) found.push('a mount');
+  return found;
+}
+
+describe.sequential('chaos', () => {
+  it(
+    `a worker SIGKILLed in each stage (${KILLS} kills): every job ends once, as an undisturbed run does, and leaves nothing`,
+    async () => {
+      const name = freshQueueName();
+      const { queue, events } = makeQueue(t, name);
+      const request: JobRequest = { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL, patch: listPatch(['\t/* chaos */'], 'list-test: chaos') };
+      const jobsDir = path.join(process.env.NOMMU_CI_CACHE ?? '/var/cache/nommu-ci', 'jobs');
+      let worker = workerProcess(name);
+      const hit: string[] = [];
+      try {
+        await worker.ready;
+        const refId = await submitJob(t, queue, request);
+        const ref = await waitForState(t, refId, [...FINAL_STATES], 900_000);
+        expect(ref.state).toBe('passed');
+        const expected = outcome(await t.store.results(refId));
+        expect(expected.length).toBeGreaterThan(3);
+
+        for (let i = 0; i < KILLS; i++) {
+          const target = STAGES[i % STAGES.length]!;
+          const id = await submitJob(t, queue, request, { attempts: 3 });
+          // Random moment within the stage: polled every 10 ms, then up to a second more in the long ones.
+          let rec: JobRecord | null = null;
+          for (;;) {
+            rec = await t.store.get(id);
+            if (rec?.stage === target || (rec && FINAL_STATES.has(rec.state))) break;
+            if (rec && STAGES.indexOf(rec.stage as (typeof STAGES)[number]) > STAGES.indexOf(target)) break;
+            await new Promise((r) => setTimeout(r, 10));
+          }
+          await new Promise((r) => setTimeout(r, Math.random() * (target === 'build' ? 1000 : 100)));
+          const at = (await t.store.get(id))!;
+          await kill(worker);
+          hit.push(FINAL_STATES.has(at.state) ? `${target}: too late, job done` : `${target} (${at.stage})`);
+          worker = workerProcess(name);
+          await worker.ready;
+          const r = await waitForState(t, id, [...FINAL_STATES], 900_000);
+          const why = `kill ${i + 1} aimed at ${target}, landed in ${at.stage}: ${r.state} ${r.message ?? ''}`;
+          expect(r.state, why).toBe('passed');
+          expect(outcome(await t.store.results(id)), why).toEqual(expected);
+          expect(await finalEvents(id), why).toHaveLength(1);
+          expect(await (await queue.getJob(id))?.getState(), why).toBe('completed');
+          if (!FINAL_STATES.has(at.state)) {
+            expect(r.attempt, why).toBe(2);
+            const tap1 = await JobStore.readStream(t.redis, t.store.tapKey(id, 1), '0', 0);
+            expect(tap1.at(-1)?.fields.eof, why).toBe('retry');
+            const tap2 = await JobStore.readStream(t.redis, t.store.tapKey(id, 2), '0', 0);
+            expect(tap2.at(-1)?.fields.eof, why).toBe('done');
+          }
+          expect(leftovers(id, jobsDir), why).toEqual([]);
+        }
+        table.push({ case: 'worker SIGKILLed in a stage', runs: KILLS, outcome: `every job passed once with the undisturbed result; landed in: ${hit.join(', ')}` });
+      } finally {
+        await kill(worker);
+        await queue.close();
+        await events.close();
+      }
+    },
+    KILLS * 900_000,
+  );
+
+  it.runIf(FULL)(
+    'two workers with caches of their own on one Redis: the builder is killed, the other completes the job',
+    async () => {
+      const name = freshQueueName();
+      const { queue, events } = makeQueue(t, name);
+      const caches = [0, 1].map((n) => {
+        const root = mkdtempSync(path.join(os.tmpdir(), `nci-host${n}-`));
+        chmodSync(root, 0o755);
+        mkdirSync(path.join(root, 'src'));
+        symlinkSync(kernel.path, path.join(root, 'src', path.basename(kernel.path)));
+        cpSync(`${kernel.path}.version`, path.join(root, 'src', `${path.basename(kernel.path)}.version`));
+        return root;
+      });
+      const a = workerProcess(name, { NOMMU_CI_CACHE: caches[0]! });
+      let b: WorkerProc | null = null;
+      try {
+        await a.ready;
+        const id = await submitJob(t, queue, { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL }, { attempts: 3 });
+        await waitForState(t, id, ['building'], 300_000);
+        for (let rec = await t.store.get(id); rec?.stage !== 'build'; rec = await t.store.get(id)) await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 5000));
+        await kill(a);
+        b = workerProcess(name, { NOMMU_CI_CACHE: caches[1]! });
+        const r = await waitForState(t, id, [...FINAL_STATES], 1_800_000);
+        expect(r.state).toBe('passed');
+        expect(r.attempt).toBe(2);
+        expect(await finalEvents(id)).toHaveLength(1);
+        expect(existsSync(path.join(caches[1]!, 'builds'))).toBe(true);
+        table.push({ case: 'two hosts, the builder killed', runs: 1, outcome: `the other host completed it (attempt ${r.attempt}, ${r.state})` });
+      } finally {
+        await kill(a);
+        if (b) await kill(b);
+        await queue.close();
+        await events.close();
+        for (const c of caches) rmSync(c, { recursive: true, force: true });
+      }
+    },
+    1_800_000,
+  );
+
+  it.runIf(isRoot)(
+    'a full cache disk: the job ends error at the stage that hit it, and the worker takes jobs once there is space',
+    async () => {
+      const name = freshQueueName();
+      const { queue, events } = makeQueue(t, name);
+      const root = mkdtempSync(path.join(os.tmpdir(), 'nci-full-'));
+      chmodSync(root, 0o755);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m,mode=0755', 'nci-full', root]);
+      mkdirSync(path.join(root, 'src'));
+      symlinkSync(kernel.path, path.join(root, 'src', path.basename(kernel.path)));
+      cpSync(`${kernel.path}.version`, path.join(root, 'src', `${path.basename(kernel.path)}.version`));
+      // The shared ccache (elsewhere) keeps the build after the remount short.
+      const w = workerProcess(name, { NOMMU_CI_CACHE: root, NOMMU_CI_CCACHE: path.join(process.env.NOMMU_CI_CACHE ?? '/var/cache/nommu-ci', 'ccache') });
+      try {
+        await w.ready;
+        const req: JobRequest = { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL };
+        const full = await waitForState(t, await submitJob(t, queue, req, { attempts: 1 }), [...FINAL_STATES], 900_000);
+        expect(full.state).toBe('error');
+        expect(['build', 'config', 'source']).toContain(full.stage);
+        expect(full.message).toMatch(/full|No space left on device/);
+        execFileSync('mount', ['-o', 'remount,size=4g', root]);
+        const ok = await waitForState(t, await submitJob(t, queue, req, { attempts: 1 }), [...FINAL_STATES], 1_800_000);
+        expect(ok.state).toBe('passed');
+        table.push({ case: 'cache disk full (48 MiB tmpfs)', runs: 1, outcome: `error at ${full.stage}: ${full.message!.split('\n')[0]!.slice(0, 90)}; next job after the remount: ${ok.state}` });
+      } finally {
+        await kill(w);
+        await queue.close();
+        await events.close();
+        execFileSync('umount', ['-l', root]);
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+    2_700_000,
+  );
+
+  it(
+    'a kernel that floods its console and one that goes silent: each stopped by its limit, named',
+    async () => {
+      const name = freshQueueName();
+      const { queue, events } = makeQueue(t, name);
+      const w = workerProcess(name, { NOMMU_CI_CONSOLE_LIMIT: String(8 * 1024 * 1024), NOMMU_CI_BOOT_IDLE_S: '20' });
+      try {
+        await w.ready;
+        const cases = [
+          { what: 'console flood', code: ['\tfor (;;)', '\t\tpr_info("nommu-ci flood %0200d\\n", 0);'], expect: /console flood: more than 8 MiB/ },
+          // list-test.c does not include linux/delay.h; a block-scope declaration stands in for it.
+          { what: 'silence', code: ['\tfor (;;) {', '\t\textern void msleep(unsigned int msecs);', '', '\t\tmsleep(1000);', '\t}'], expect: /no console output for 20 s/ },
+        ];
+        for (const c of cases) {
+          const id = await submitJob(t, queue, { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL, patch: listPatch(c.code, `list-test: ${c.what}`) });
+          const r = await waitForState(t, id, [...FINAL_STATES], 900_000);
+          const said = `${r.state} at ${r.stage}: ${r.message}`;
+          expect(r.state, said).toBe('failed');
+          expect(said, said).toMatch(c.expect);
+          expect(outcome(await t.store.results(id)).some((l) => l.endsWith(': crash')), said).toBe(true);
+          table.push({ case: `kernel ${c.what}`, runs: 1, outcome: said.split('\n')[0]!.slice(0, 120) });
+        }
+      } finally {
+        await kill(w);
+        await queue.close();
+        await events.close();
+      }
+    },
+    1_800_000,
+  );
+});
