@@ -5,6 +5,7 @@
  *    build, boot, test in turn), another started: every job ends exactly once with the result of an
  *    undisturbed run, its KTAP stream says where the retry started, and nothing is left behind
  *    (job directory, cgroups, processes, mounts);
+ *  - Redis stopped for 2 s and for 30 s mid-build: the job finishes once, with its results;
  *  - two workers with caches of their own sharing one Redis: the one building is killed, the other
  *    completes the job (full suite only: its cold build takes minutes);
  *  - the cache disk full: the job ends `error` at the stage that hit it, saying so, and the worker
@@ -14,13 +15,15 @@
  * `npm test` runs a few kills and the short cases; `npm run chaos` runs NOMMU_CI_CHAOS_KILLS (20)
  * kills and every case, and prints the table (case, runs, outcome).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FINAL_STATES, JobStore, loadCatalog, REPO_DIR, type JobEvent, type JobRecord, type JobRequest, type TestNode } from '@nommu-ci/shared';
-import { freshQueueName, makeQueue, startTestRedis, submitJob, waitForState, type TestRedis } from './helpers.js';
+import { Redis } from 'ioredis';
+import { freePort, startRedisServer } from '@nommu-ci/shared/redis-server';
+import { FINAL_STATES, JobStore, loadCatalog, type JobEvent, type JobRecord, type JobRequest, type TestNode } from '@nommu-ci/shared';
+import { freshQueueName, killWorker, makeQueue, spawnWorker, startTestRedis, submitJob, waitForState, type TestRedis, type WorkerProcess } from './helpers.js';
 import { lineOf, linePatch } from './patches.js';
 
 const FULL = process.env.NOMMU_CI_CHAOS === 'full';
@@ -46,38 +49,6 @@ afterAll(async () => {
     console.log(['', '| case | runs | outcome |', '| --- | --: | --- |', ...table.map((r) => `| ${r.case} | ${r.runs} | ${r.outcome} |`)].join('\n'));
   }
 });
-
-interface WorkerProc {
-  child: ChildProcess;
-  output: () => string;
-  ready: Promise<void>;
-}
-
-function workerProcess(queueName: string, env: Record<string, string> = {}): WorkerProc {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_DIR, 'worker/src/index.ts')], {
-    env: { ...process.env, REDIS_URL: t.url, NOMMU_CI_QUEUE: queueName, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const ready = new Promise<void>((resolve, reject) => {
-    const iv = setInterval(() => {
-      if (out.includes('nommu-ci worker: pid')) resolve();
-      else if (child.exitCode !== null) reject(new Error(`worker exited: ${out}`));
-      else return;
-      clearInterval(iv);
-    }, 50);
-  });
-  return { child, output: () => out, ready };
-}
-
-async function kill(w: WorkerProc): Promise<void> {
-  if (w.child.exitCode !== null || w.child.signalCode !== null) return;
-  const gone = new Promise((r) => w.child.once('exit', r));
-  w.child.kill('SIGKILL');
-  await gone;
-}
 
 /** The result tree as (path, status) pairs: what "the same result" means. */
 function outcome(nodes: TestNode[] | null, prefix = ''): string[] {
@@ -116,7 +87,7 @@ describe.sequential('chaos', () => {
       const { queue, events } = makeQueue(t, name);
       const request: JobRequest = { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL, patch: listPatch(['\t/* chaos */'], 'list-test: chaos') };
       const jobsDir = path.join(process.env.NOMMU_CI_CACHE ?? '/var/cache/nommu-ci', 'jobs');
-      let worker = workerProcess(name);
+      let worker = spawnWorker(t.url, name);
       const hit: string[] = [];
       try {
         await worker.ready;
@@ -139,9 +110,9 @@ describe.sequential('chaos', () => {
           }
           await new Promise((r) => setTimeout(r, Math.random() * (target === 'build' ? 1000 : 100)));
           const at = (await t.store.get(id))!;
-          await kill(worker);
+          await killWorker(worker);
           hit.push(FINAL_STATES.has(at.state) ? `${target}: too late, job done` : `${target} (${at.stage})`);
-          worker = workerProcess(name);
+          worker = spawnWorker(t.url, name);
           await worker.ready;
           const r = await waitForState(t, id, [...FINAL_STATES], 900_000);
           const why = `kill ${i + 1} aimed at ${target}, landed in ${at.stage}: ${r.state} ${r.message ?? ''}`;
@@ -160,7 +131,7 @@ describe.sequential('chaos', () => {
         }
         table.push({ case: 'worker SIGKILLed in a stage', runs: KILLS, outcome: `every job passed once with the undisturbed result; landed in: ${hit.join(', ')}` });
       } finally {
-        await kill(worker);
+        await killWorker(worker);
         await queue.close();
         await events.close();
       }
@@ -181,16 +152,16 @@ describe.sequential('chaos', () => {
         cpSync(`${kernel.path}.version`, path.join(root, 'src', `${path.basename(kernel.path)}.version`));
         return root;
       });
-      const a = workerProcess(name, { NOMMU_CI_CACHE: caches[0]! });
-      let b: WorkerProc | null = null;
+      const a = spawnWorker(t.url, name, { NOMMU_CI_CACHE: caches[0]! });
+      let b: WorkerProcess | null = null;
       try {
         await a.ready;
         const id = await submitJob(t, queue, { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL }, { attempts: 3 });
         await waitForState(t, id, ['building'], 300_000);
         for (let rec = await t.store.get(id); rec?.stage !== 'build'; rec = await t.store.get(id)) await new Promise((r) => setTimeout(r, 100));
         await new Promise((r) => setTimeout(r, 5000));
-        await kill(a);
-        b = workerProcess(name, { NOMMU_CI_CACHE: caches[1]! });
+        await killWorker(a);
+        b = spawnWorker(t.url, name, { NOMMU_CI_CACHE: caches[1]! });
         const r = await waitForState(t, id, [...FINAL_STATES], 1_800_000);
         expect(r.state).toBe('passed');
         expect(r.attempt).toBe(2);
@@ -198,14 +169,59 @@ describe.sequential('chaos', () => {
         expect(existsSync(path.join(caches[1]!, 'builds'))).toBe(true);
         table.push({ case: 'two hosts, the builder killed', runs: 1, outcome: `the other host completed it (attempt ${r.attempt}, ${r.state})` });
       } finally {
-        await kill(a);
-        if (b) await kill(b);
+        await killWorker(a);
+        if (b) await killWorker(b);
         await queue.close();
         await events.close();
         for (const c of caches) rmSync(c, { recursive: true, force: true });
       }
     },
     1_800_000,
+  );
+
+  it.each([2, 30])(
+    'Redis stopped for %i s in the middle of a job: the job finishes once, with its results',
+    async (outageS) => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'nci-chaos-redis-'));
+      const port = await freePort();
+      let server = await startRedisServer({ dir, port });
+      const conn = new Redis(server.url, { maxRetriesPerRequest: null });
+      conn.on('error', () => undefined); // refused while the server is down: expected here
+      const r: TestRedis = { server, url: server.url, redis: conn, store: new JobStore(conn), stop: async () => undefined };
+      const name = freshQueueName();
+      const { queue, events } = makeQueue(r, name);
+      queue.on('error', () => undefined);
+      events.on('error', () => undefined);
+      const w = spawnWorker(server.url, name);
+      try {
+        await w.ready;
+        const id = await submitJob(r, queue, { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL, patch: listPatch(['\t/* redis away */'], 'list-test: redis away') }, { attempts: 3 });
+        for (let rec = await r.store.get(id); rec?.stage !== 'build'; rec = await r.store.get(id)) {
+          if (rec && FINAL_STATES.has(rec.state)) throw new Error(`ended before the outage: ${JSON.stringify(rec)}`);
+          await new Promise((res) => setTimeout(res, 20));
+        }
+        await server.stop();
+        await new Promise((res) => setTimeout(res, outageS * 1000));
+        server = await startRedisServer({ dir, port });
+        const rec = await waitForState(r, id, [...FINAL_STATES], 900_000);
+        const said = `${rec.state} as attempt ${rec.attempt}: ${rec.message ?? ''}`;
+        expect(rec.state, said).toBe('passed');
+        expect((await r.store.results(id))?.[0]?.name, said).toBe('list-kunit-test');
+        const evs = (await JobStore.readStream(conn, r.store.eventsKey(id), '0', 0)).filter((e) => e.fields.e).map((e) => JSON.parse(e.fields.e!) as JobEvent);
+        expect(evs.filter((e) => e.type === 'state' && FINAL_STATES.has(e.state)), said).toHaveLength(1);
+        expect(await (await queue.getJob(id))?.getState(), said).toBe('completed');
+        expect(await r.store.artifact(id, 'build.log'), said).not.toBeNull();
+        table.push({ case: `Redis stopped for ${outageS} s mid-build`, runs: 1, outcome: `job ${said}; one final state, results kept` });
+      } finally {
+        await killWorker(w);
+        await queue.close();
+        await events.close();
+        conn.disconnect();
+        await server.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    1_200_000,
   );
 
   it.runIf(isRoot)(
@@ -220,7 +236,7 @@ describe.sequential('chaos', () => {
       symlinkSync(kernel.path, path.join(root, 'src', path.basename(kernel.path)));
       cpSync(`${kernel.path}.version`, path.join(root, 'src', `${path.basename(kernel.path)}.version`));
       // The shared ccache (elsewhere) keeps the build after the remount short.
-      const w = workerProcess(name, { NOMMU_CI_CACHE: root, NOMMU_CI_CCACHE: path.join(process.env.NOMMU_CI_CACHE ?? '/var/cache/nommu-ci', 'ccache') });
+      const w = spawnWorker(t.url, name, { NOMMU_CI_CACHE: root, NOMMU_CI_CCACHE: path.join(process.env.NOMMU_CI_CACHE ?? '/var/cache/nommu-ci', 'ccache') });
       try {
         await w.ready;
         const req: JobRequest = { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL };
@@ -233,7 +249,7 @@ describe.sequential('chaos', () => {
         expect(ok.state).toBe('passed');
         table.push({ case: 'cache disk full (48 MiB tmpfs)', runs: 1, outcome: `error at ${full.stage}: ${full.message!.split('\n')[0]!.slice(0, 90)}; next job after the remount: ${ok.state}` });
       } finally {
-        await kill(w);
+        await killWorker(w);
         await queue.close();
         await events.close();
         execFileSync('umount', ['-l', root]);
@@ -248,7 +264,7 @@ describe.sequential('chaos', () => {
     async () => {
       const name = freshQueueName();
       const { queue, events } = makeQueue(t, name);
-      const w = workerProcess(name, { NOMMU_CI_CONSOLE_LIMIT: String(8 * 1024 * 1024), NOMMU_CI_BOOT_IDLE_S: '20' });
+      const w = spawnWorker(t.url, name, { NOMMU_CI_CONSOLE_LIMIT: String(8 * 1024 * 1024), NOMMU_CI_BOOT_IDLE_S: '20' });
       try {
         await w.ready;
         const cases = [
@@ -266,7 +282,7 @@ describe.sequential('chaos', () => {
           table.push({ case: `kernel ${c.what}`, runs: 1, outcome: said.split('\n')[0]!.slice(0, 120) });
         }
       } finally {
-        await kill(w);
+        await killWorker(w);
         await queue.close();
         await events.close();
       }

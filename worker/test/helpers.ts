@@ -3,13 +3,14 @@
  * redis-server on a free port, fresh queue names (bullmq's own test style), and jobs created in
  * the store the way the API creates them.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { FINAL_STATES, JobStore, newJobRecord, type JobEvent, type JobRecord, type JobRequest, type QueueJobData } from '@nommu-ci/shared';
+import { FINAL_STATES, JobStore, newJobRecord, REPO_DIR, type JobEvent, type JobRecord, type JobRequest, type QueueJobData } from '@nommu-ci/shared';
 import { startWorker } from '../src/index.js';
 import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
 
@@ -77,6 +78,44 @@ export async function waitForState(t: TestRedis, id: string, states: readonly st
     if (Date.now() > end) throw new Error(`job ${id} not in ${states.join('/')} after ${timeoutMs} ms: ${JSON.stringify(r)}`);
     await new Promise((res) => setTimeout(res, 250));
   }
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** Its stdout and stderr so far. */
+  output: () => string;
+  /** Resolves once it says it is taking jobs; rejects if it exits first. */
+  ready: Promise<void>;
+}
+
+/** A worker as its own process (worker/src/index.ts), so that a test can SIGKILL it. */
+export function spawnWorker(redisUrl: string, queueName: string, env: Record<string, string> = {}): WorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_DIR, 'worker/src/index.ts')], {
+    env: { ...process.env, REDIS_URL: redisUrl, NOMMU_CI_QUEUE: queueName, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  const ready = new Promise<void>((resolve, reject) => {
+    const iv = setInterval(() => {
+      if (out.includes('nommu-ci worker: pid')) resolve();
+      else if (child.exitCode !== null) reject(new Error(`worker exited: ${out}`));
+      else return;
+      clearInterval(iv);
+    }, 50);
+  });
+  return { child, output: () => out, ready };
+}
+
+/** Resolves when the process has exited (at once if it already has). */
+export const exited = (c: ChildProcess): Promise<void> =>
+  new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+
+/** SIGKILLs a worker process and waits for it to be gone. */
+export async function killWorker(w: WorkerProcess): Promise<void> {
+  if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  await exited(w.child);
 }
 
 /** All lines of a tap stream (attempt n) so far. */
