@@ -12,8 +12,8 @@
  *    takes jobs again once there is space;
  *  - a kernel that floods its console, and one that goes silent: each stopped by its limit, named.
  *
- * `npm test` runs a few kills and the short cases; `npm run chaos` runs NOMMU_CI_CHAOS_KILLS (20)
- * kills and every case, and prints the table (case, runs, outcome).
+ * `npm run chaos` runs NOMMU_CI_CHAOS_KILLS (20) kills and every case, and prints the table (case,
+ * runs, outcome); `npx vitest run worker/test/chaos.test.ts` runs 3 kills and the shorter cases.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
