@@ -26,7 +26,7 @@ const worker = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_DIR, '
   stdio: 'inherit',
   env: process.env,
 });
-console.error(`nommu-ci: API on http://127.0.0.1:${port} (docs at /docs), worker pid ${worker.pid}`);
+console.error(`nommu-ci: API on http://127.0.0.1:${port} (docs at /docs), worker pid ${worker.pid}; ${await api.app.auth.describe()}`);
 
 let stopping = false;
 async function stop(code: number): Promise<never> {

@@ -29,6 +29,7 @@ export async function startApi(opts: { port: number; host: string; redis: string
   // While Redis is away requests wait (above); say so in the log, once per failed reconnect.
   for (const c of [redis, queueConn]) c.on('error', (e: Error) => app.log.warn(`redis: ${e.message}`));
   await app.listen({ port: opts.port, host: opts.host });
+  app.log.info(await app.auth.describe());
   return {
     app,
     async close() {
