@@ -62,10 +62,12 @@ export class PatchworkBot {
     this.since ??= await this.o.state.since(this.o.since);
     const all = await this.o.pw.seriesSince(this.o.project, this.since);
     let finished = 0;
+    let open = 0;
     for (const s of all) {
       if (!s.received_all || s.patches.length === 0) continue;
       const st = await this.o.state.series(s.id);
       if (st.done) continue;
+      open++;
       try {
         if (await this.handle(s)) finished++;
       } catch (e) {
@@ -73,6 +75,7 @@ export class PatchworkBot {
         this.o.log(`series ${s.id}: ${(e as Error).message}${retry}; will try again`);
       }
     }
+    this.o.log(`pass: ${all.length} series since ${this.since}, ${open} open, ${finished} finished now`);
     return finished;
   }
 
