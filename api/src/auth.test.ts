@@ -129,6 +129,12 @@ describe('with one token created', () => {
     expect(notAdmin.json().message).toBe('token "mm-bot" has role submit; GET /v1/admin/tokens needs role admin');
     const dup = await app.inject({ method: 'POST', url: '/v1/admin/tokens', headers: bearer(ADMIN), payload: { name: 'mm-bot', role: 'read' } });
     expect(dup.statusCode).toBe(409);
+    // another submit token cannot cancel mm-bot's job; mm-bot can
+    const other = await createToken(app, { name: 'other', role: 'submit' });
+    const cancel = await app.inject({ method: 'DELETE', url: `/v1/jobs/${id}`, headers: bearer(other) });
+    expect(cancel.statusCode).toBe(403);
+    expect(cancel.json().message).toBe(`job ${id} was submitted by token "mm-bot"; only it or an admin token may cancel it`);
+    expect((await app.inject({ method: 'DELETE', url: `/v1/jobs/${id}`, headers: bearer(bot) })).statusCode).toBe(202);
   });
 
   it('refuses a token over its concurrent-job quota with 429 and Retry-After, naming the limit', async () => {

@@ -10,6 +10,7 @@
  * token: the first one is NOMMU_CI_ADMIN_TOKEN.
  *
  * Other plugins (the dashboard) check a request the same way with `app.auth.authorize(req, role)`.
+ * A submit token cancels only the jobs and runs it submitted.
  * Request rates are limited per token (per address for anonymous requests) with
  * @fastify/rate-limit on Redis, so every API process counts the same requests.
  */
@@ -139,7 +140,7 @@ export const authPlugin = fp<{ settings: AuthSettings }>(async (app, opts) => {
       } else {
         const info = await tokens.verify(presented);
         if (!info) {
-          rejected.inc({ token: req.ip, reason: 'unknown-token' });
+          rejected.inc({ token: 'anonymous', reason: 'unknown-token' });
           throw new HttpError(401, 'the bearer token is not known to this server (revoked, or mistyped)');
         }
         req.principal = { name: info.name, role: info.role, limits: { max_concurrent: info.max_concurrent, max_per_hour: info.max_per_hour } };
@@ -149,9 +150,21 @@ export const authPlugin = fp<{ settings: AuthSettings }>(async (app, opts) => {
     try {
       await authorize(req, need);
     } catch (e) {
-      rejected.inc({ token: req.principal?.name ?? req.ip, reason: (e as HttpError).statusCode === 401 ? 'unauthenticated' : 'forbidden' });
+      rejected.inc({ token: req.principal?.name ?? 'anonymous', reason: (e as HttpError).statusCode === 401 ? 'unauthenticated' : 'forbidden' });
       throw e;
     }
+  });
+
+  // A token cancels its own jobs and runs; an admin cancels any.
+  app.addHook('preHandler', async (req) => {
+    const p = req.principal;
+    const url = req.routeOptions.url;
+    if (req.method !== 'DELETE' || !p || p.role === 'admin' || (url !== '/v1/jobs/:id' && url !== '/v1/runs/:id')) return;
+    const { id } = req.params as { id: string };
+    const what = url.startsWith('/v1/jobs') ? 'job' : 'run';
+    const owner = await app.deps.redis.hget(`nci:${what}:${id}`, 'submitted_by');
+    const name = owner ? (JSON.parse(owner) as string | null) : null;
+    if (name && name !== p.name) throw new HttpError(403, `${what} ${id} was submitted by token "${name}"; only it or an admin token may cancel it`);
   });
 
   await app.register(rateLimit, {
@@ -165,7 +178,7 @@ export const authPlugin = fp<{ settings: AuthSettings }>(async (app, opts) => {
     // The operator's own token and health checks are never throttled.
     allowList: (req) => req.principal?.name === ADMIN_PRINCIPAL_NAME || routeRole(req) === 'public',
     errorResponseBuilder: (req, ctx) => {
-      rejected.inc({ token: req.principal?.name ?? req.ip, reason: 'rate' });
+      rejected.inc({ token: req.principal?.name ?? 'anonymous', reason: 'rate' });
       const who = req.principal ? `token "${req.principal.name}"` : `address ${req.ip}`;
       return new HttpError(429, `${who} made more than ${ctx.max} requests per minute (NOMMU_CI_RATE_LIMIT); retry in ${ctx.after}`);
     },
