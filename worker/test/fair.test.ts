@@ -62,7 +62,7 @@ describe.skipIf(!kernel.available || series === null)('fair scheduling between t
 
       // One worker, one job at a time, started with all five queued.
       worker = await startWorker({ redisUrl: t.url, queueName: queue.name, concurrency: 1, log: () => undefined });
-      const deadline = Date.now() + 30 * 60_000;
+      const deadline = Date.now() + 50 * 60_000;
       let mine: JobRecord | null = null;
       for (;;) {
         mine = await t.store.get(id);
@@ -80,6 +80,6 @@ describe.skipIf(!kernel.available || series === null)('fair scheduling between t
       // the rest of the run is not needed
       await app.inject({ method: 'DELETE', url: `/v1/runs/${runId}`, headers: { authorization: `Bearer ${bulk}` } });
     },
-    35 * 60_000,
+    55 * 60_000,
   );
 });

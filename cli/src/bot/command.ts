@@ -15,7 +15,7 @@ import { BotState } from './state.js';
 export const BOT_USAGE = `usage:
   nommu-ci bot patchwork --url URL --project NAME --token-file FILE [--server URL] [--token T]
       [--public-url URL] [--redis URL] [--context nommu-ci] [--per-patch-max 8]
-      [--kunitconfig FILE] [--kernel NAME] [--since ISO-DATE] [--interval SECONDS]
+      [--kunitconfig FILE] [--kernel NAME] [--timeout SECONDS] [--since ISO-DATE] [--interval SECONDS]
       [--flaky SUITE.CASE-GLOB ...] [--smtp smtp://HOST:PORT [--email-from ADDR] [--email-to ADDR ...]]
   --url, --project      the patchwork instance and the project's link name
   --token-file          file holding the patchwork API token (a maintainer of the project)
@@ -44,6 +44,7 @@ export async function botCommand(argv: string[], err: (s: string) => void = (s) 
         'per-patch-max': { type: 'string', default: '8' },
         kunitconfig: { type: 'string' },
         kernel: { type: 'string' },
+        timeout: { type: 'string' },
         since: { type: 'string' },
         interval: { type: 'string', default: '300' },
         flaky: { type: 'string', multiple: true },
@@ -92,6 +93,7 @@ export async function botCommand(argv: string[], err: (s: string) => void = (s) 
     since,
     ...(values.kunitconfig ? { kunitconfig: readFileSync(values.kunitconfig, 'utf8') } : {}),
     ...(values.kernel ? { kernel: values.kernel } : {}),
+    ...(values.timeout ? { timeoutS: Number(values.timeout) } : {}),
     flaky: values.flaky ?? [],
     ...(mailer ? { mailer } : {}),
     log,

@@ -141,7 +141,7 @@ describe.skipIf(!canRun)('the patchwork bot against a real patchwork', () => {
         path.join(REPO_DIR, 'cli/bin/nommu-ci.js'), 'bot', 'patchwork',
         '--url', pw.url, '--project', pw.project.linkname, '--token-file', path.join(dir, 'pw-token'),
         '--server', apiUrl, '--token', botToken, '--redis', redisServer.url,
-        '--since', '2000-01-01T00:00:00', '--interval', '2', '--kunitconfig', path.join(dir, 'small.kunitconfig'),
+        '--since', '2000-01-01T00:00:00', '--interval', '2', '--timeout', '3600', '--kunitconfig', path.join(dir, 'small.kunitconfig'),
         '--smtp', `smtp://127.0.0.1:${smtpPort}`, '--email-to', 'maintainer@example.org',
       ],
       { cwd: REPO_DIR, stdio: ['ignore', 'ignore', 'pipe'] },

@@ -36,6 +36,8 @@ export interface PatchworkBotOptions {
   since: string;
   kunitconfig?: string;
   kernel?: string;
+  /** Timeout of each job of a run, seconds (the server's default otherwise). */
+  timeoutS?: number;
   /** KUnit test globs (suite.case) whose failures are posted as pending, not fail. */
   flaky: string[];
   mailer?: Mailer;
@@ -107,6 +109,7 @@ export class PatchworkBot {
           per_patch: s.patches.length <= this.o.perPatchMax,
           ...(this.o.kunitconfig !== undefined ? { kunitconfig: this.o.kunitconfig } : {}),
           ...(this.o.kernel ? { kernel: this.o.kernel } : {}),
+          ...(this.o.timeoutS ? { timeout_s: this.o.timeoutS } : {}),
         });
         runId = res.id;
       } catch (e) {
