@@ -39,7 +39,7 @@ afterAll(async () => {
 
 async function cli(...argv: string[]) {
   const io = { out: '', err: '' };
-  const code = await tokenCommand(['--server', url, ...argv], { out: (s) => void (io.out += s), err: (s) => void (io.err += s) });
+  const code = await tokenCommand(['--server', url, ...argv], { out: (s) => ((io.out += s), true), err: (s) => ((io.err += s), true) });
   return { code, ...io };
 }
 

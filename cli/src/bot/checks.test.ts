@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseMbox, REPO_DIR } from '@nommu-ci/shared';
-import { listSuite, sampleRun } from '@nommu-ci/shared/testing';
+import { listSuite, sampleRun, type SampleOutcome } from '@nommu-ci/shared/testing';
 import { patchChecks } from './checks.js';
 
 const mbox = parseMbox(readFileSync(path.join(REPO_DIR, 'shared/fixtures/series/fixture-series.mbox'), 'utf8'));
 const pass = { kind: 'passed' } as const;
-const failing = { kind: 'test-failed', tests: [listSuite({ list_test_list_empty: 'fail' })] } as const;
+const failing: SampleOutcome = { kind: 'test-failed', tests: [listSuite({ list_test_list_empty: 'fail' })] };
 
 describe('patchChecks', () => {
   it('success on every patch when nothing regressed', () => {
