@@ -18,6 +18,8 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 # Debian packages: toolchain for kernel and selftest builds, the sandbox, Redis.
 need_packages build-essential flex bison bc ccache bubblewrap redis-server python3 xz-utils \
   libelf-dev git util-linux rsync musl-tools
+# A real Patchwork server for the patchwork bot's test (infra/testdeps/patchwork/).
+need_packages python3-django python3-djangorestframework python3-django-filters
 
 # The kernel source, unpacked once, read-only to the service.
 src="$CACHE/src/$SOURCE_PKG"

@@ -33,7 +33,7 @@ const worker = supervise({
   graceMs,
   onStart: (pid) => console.error(`nommu-ci: worker pid ${pid}`),
 });
-console.error(`nommu-ci: API on http://127.0.0.1:${port} (docs at /docs)`);
+console.error(`nommu-ci: API on http://127.0.0.1:${port} (docs at /docs); ${await api.app.auth.describe()}`);
 
 // Ctrl-C/SIGTERM stop everything whatever state the worker is in (running, dying, waiting to be
 // restarted); a second signal does not wait for the worker's jobs.

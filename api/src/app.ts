@@ -12,6 +12,9 @@ import type { Redis } from 'ioredis';
 import { MAX_PATCH_BYTES, type BootSelftest, type JobStore, type KernelSource, type QueueJobData, type SeriesInfo } from '@nommu-ci/shared';
 import { formatSchemaErrors, HttpError } from './errors.js';
 import { metricsPlugin } from './plugins/metrics.js';
+import { authPlugin, authSettingsFromEnv, type AuthSettings } from './plugins/auth.js';
+import { quotaPlugin } from './plugins/quota.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { jobRoutes } from './routes/jobs.js';
 import { runRoutes } from './routes/runs.js';
 import { streamRoutes } from './routes/streams.js';
@@ -28,6 +31,8 @@ export interface AppDeps {
   catalog: () => KernelSource[];
   series: () => SeriesInfo | null;
   bootSelftests: () => BootSelftest[];
+  /** Tokens, quotas, rate limits; default from the environment (authSettingsFromEnv). */
+  auth?: AuthSettings;
   /** Fastify's own pino logger: false in tests, a level in production. */
   logger?: boolean | { level: string };
 }
@@ -73,6 +78,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(sse, { heartbeatInterval: 15000 });
   await app.register(metricsPlugin);
+  const authSettings = deps.auth ?? authSettingsFromEnv();
+  await app.register(authPlugin, { settings: authSettings });
+  await app.register(quotaPlugin, { settings: authSettings });
+  await app.register(tokenRoutes);
   await app.register(healthRoutes);
   await app.register(kernelRoutes);
   await app.register(jobRoutes);
@@ -94,8 +103,8 @@ function redisUnavailable(err: Error): boolean {
 
 function httpReason(status: number): string {
   const reasons: Record<number, string> = {
-    400: 'Bad Request', 404: 'Not Found', 406: 'Not Acceptable', 409: 'Conflict', 413: 'Payload Too Large',
-    415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 503: 'Service Unavailable',
+    400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 406: 'Not Acceptable', 409: 'Conflict', 413: 'Payload Too Large',
+    415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 503: 'Service Unavailable',
   };
   return reasons[status] ?? (status >= 500 ? 'Internal Server Error' : 'Error');
 }

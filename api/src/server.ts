@@ -32,6 +32,7 @@ export async function startApi(opts: { port: number; host: string; redis: string
   // Say in the log that Redis is away, once per failed reconnect.
   for (const c of [redis, queueConn]) c.on('error', (e: Error) => app.log.warn(`redis: ${e.message}`));
   await app.listen({ port: opts.port, host: opts.host });
+  app.log.info(await app.auth.describe());
   return {
     app,
     async close() {

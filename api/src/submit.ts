@@ -42,7 +42,15 @@ export function makeFlowProducer(queue: Queue<QueueJobData>, redis: Redis): Flow
  */
 export async function queueRun(
   deps: RunSubmitDeps,
-  input: { mbox: string; parsed: ParsedMbox; kernel: string; options: RunRecord['options'] },
+  input: {
+    mbox: string;
+    parsed: ParsedMbox;
+    kernel: string;
+    options: RunRecord['options'];
+    submittedBy?: string | null;
+    /** BullMQ priority of each cell job, in cell order (fair scheduling between tokens). */
+    priorities?: number[];
+  },
 ): Promise<RunRecord> {
   const id = randomUUID();
   const cells: Cell[] = [
@@ -65,10 +73,13 @@ export async function queueRun(
     blame: null,
     environment: null,
     webhook: input.options.callback_url ? { state: 'pending', attempts: 0, last_error: null, status: null } : null,
+    submitted_by: input.submittedBy ?? null,
   };
   const seriesPatch = prefixMbox(input.parsed);
   await deps.runs.create(run, input.mbox);
-  for (const c of cells) await deps.store.create(newJobRecord(c.job, 'kunit'), cellRequest(run, c.mmu, c.series ? seriesPatch : undefined));
+  for (const c of cells) {
+    await deps.store.create({ ...newJobRecord(c.job, 'kunit'), submitted_by: run.submitted_by ?? null }, cellRequest(run, c.mmu, c.series ? seriesPatch : undefined));
+  }
   const names = runQueueNames(deps.queue.name);
   try {
     await deps.flow.add({
@@ -76,7 +87,10 @@ export async function queueRun(
       queueName: names.runs,
       data: { id },
       opts: { jobId: id, attempts: 5, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } },
-      children: cells.map((c) => ({ name: 'kunit', queueName: deps.queue.name, data: { id: c.job }, opts: cellJobOptions(c.job) })),
+      children: cells.map((c, i) => {
+        const priority = input.priorities?.[i];
+        return { name: 'kunit', queueName: deps.queue.name, data: { id: c.job }, opts: { ...cellJobOptions(c.job), ...(priority ? { priority } : {}) } };
+      }),
     });
   } catch (err) {
     const message = `could not queue: ${(err as Error).message}`;

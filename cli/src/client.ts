@@ -6,20 +6,31 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Retry-After of a 429 or 503, in seconds as the server sent it. */
+    readonly retryAfter: string | null = null,
   ) {
     super(message);
   }
 }
 
 export class Client {
-  constructor(readonly base: string) {}
+  /** `token`: sent as a bearer token (--token or NOMMU_CI_TOKEN), when the server needs one. */
+  constructor(
+    readonly base: string,
+    readonly token: string | undefined = process.env.NOMMU_CI_TOKEN || undefined,
+  ) {}
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** The Authorization header, when there is a token. */
+  auth(): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
+
+  async call<T>(method: string, path: string, body?: unknown, raw = false): Promise<T> {
     let res: Response;
     try {
       res = await fetch(this.base + path, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: { ...this.auth(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
@@ -33,9 +44,9 @@ export class Client {
       } catch {
         // not JSON: keep the body as it is
       }
-      throw new ApiError(res.status, `${res.status}: ${message}`);
+      throw new ApiError(res.status, `${res.status}: ${message}`, res.headers.get('retry-after'));
     }
-    return JSON.parse(text) as T;
+    return (raw ? text : JSON.parse(text)) as T;
   }
 
   submit(req: JobRequest): Promise<{ id: string }> {
@@ -53,7 +64,7 @@ export class Client {
 
   /** The job's KTAP as it arrives, in chunks of text. */
   async *tap(id: string, signal?: AbortSignal): AsyncGenerator<string> {
-    const res = await fetch(`${this.base}/v1/jobs/${id}/tap`, { signal });
+    const res = await fetch(`${this.base}/v1/jobs/${id}/tap`, { signal, headers: this.auth() });
     if (!res.ok || !res.body) throw new ApiError(res.status, `tap stream: ${res.status}`);
     const decoder = new TextDecoder();
     for await (const chunk of res.body) yield decoder.decode(chunk as Uint8Array, { stream: true });
@@ -61,7 +72,7 @@ export class Client {
 
   /** The job's server-sent events until the `end` event. */
   async *events(id: string, signal?: AbortSignal): AsyncGenerator<EventSourceMessage> {
-    const res = await fetch(`${this.base}/v1/jobs/${id}/events`, { headers: { accept: 'text/event-stream' }, signal });
+    const res = await fetch(`${this.base}/v1/jobs/${id}/events`, { headers: { accept: 'text/event-stream', ...this.auth() }, signal });
     if (!res.ok || !res.body) throw new ApiError(res.status, `event stream: ${res.status}`);
     const queue: EventSourceMessage[] = [];
     const parser = createParser({ onEvent: (e) => queue.push(e) });

@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util';
 import type { JobRecord, JobRequest } from '@nommu-ci/shared';
 import { ApiError, Client } from './client.js';
 import { runCommand } from './run.js';
+import { tokenCommand } from './token.js';
+import { botCommand } from './bot/command.js';
 
 const USAGE = `usage:
   nommu-ci submit [--follow] [--no-mmu|--mmu] [--kernel NAME] [--patch FILE]
@@ -18,7 +20,10 @@ const USAGE = `usage:
   nommu-ci cancel ID
   nommu-ci kernels
   nommu-ci run ...         a series against its base on both kernels (nommu-ci run --help)
-options: --server URL (default $NOMMU_CI_URL or http://127.0.0.1:8080)`;
+  nommu-ci token ...       create, list, revoke tokens (admin; nommu-ci token --help)
+  nommu-ci bot patchwork   test patchwork series and post checks (nommu-ci bot --help)
+options: --server URL (default $NOMMU_CI_URL or http://127.0.0.1:8080)
+         --token TOKEN (default $NOMMU_CI_TOKEN), when the server needs one`;
 
 export const EXIT = { passed: 0, failed: 1, error: 2, usage: 64 } as const;
 
@@ -78,11 +83,14 @@ async function follow(client: Client, id: string): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'run') return runCommand(argv.slice(1));
+  if (argv[0] === 'token') return tokenCommand(argv.slice(1));
+  if (argv[0] === 'bot') return botCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
       server: { type: 'string' },
+      token: { type: 'string' },
       follow: { type: 'boolean', short: 'f' },
       mmu: { type: 'boolean' },
       'no-mmu': { type: 'boolean' },
@@ -103,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(USAGE + '\n');
     return values.help ? 0 : EXIT.usage;
   }
-  const client = new Client((values.server ?? process.env.NOMMU_CI_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, ''));
+  const client = new Client((values.server ?? process.env.NOMMU_CI_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, ''), values.token ?? (process.env.NOMMU_CI_TOKEN || undefined));
   const needId = (): string => {
     if (!arg) throw new ApiError(400, `${cmd} needs a job id`);
     return arg;

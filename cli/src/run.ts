@@ -20,7 +20,7 @@ export const RUN_USAGE = `usage:
                [--ktap base-nommu|base-mmu|series-nommu|series-mmu] [--format markdown|email|patchwork|kcidb|json]
   nommu-ci run RUN_ID [--follow] [--format FORMAT]
 exit status: 0 no regression, 1 regression, 2 error, 64 usage or request error
-options: --server URL (default $NOMMU_CI_URL or http://127.0.0.1:8080)`;
+options: --server URL (default $NOMMU_CI_URL or http://127.0.0.1:8080), --token TOKEN (default $NOMMU_CI_TOKEN)`;
 
 export const RUN_EXIT = { passed: 0, regression: 1, error: 2, usage: 64 } as const;
 
@@ -34,30 +34,6 @@ export interface RunCommandIo {
   err: (s: string) => void;
   /** Poll interval while following, ms. */
   pollMs?: number;
-}
-
-async function call<T>(base: string, method: string, path: string, body?: unknown, raw = false): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(base + path, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (err) {
-    throw new ApiError(0, `cannot reach ${base}: ${(err as Error).cause ?? (err as Error).message}`);
-  }
-  const text = await res.text();
-  if (!res.ok) {
-    let message = text;
-    try {
-      message = (JSON.parse(text) as { message?: string }).message ?? text;
-    } catch {
-      // not JSON
-    }
-    throw new ApiError(res.status, `${res.status}: ${message}`);
-  }
-  return (raw ? text : JSON.parse(text)) as T;
 }
 
 const label = (c: { series: boolean; mmu: boolean }) => `${c.series ? 'series' : 'base'} ${c.mmu ? 'MMU' : 'no-MMU'}`;
@@ -106,6 +82,7 @@ export async function runCommand(argv: string[], io: RunCommandIo = { out: (s) =
         timeout: { type: 'string' },
         ktap: { type: 'string' },
         format: { type: 'string' },
+        token: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -118,6 +95,7 @@ export async function runCommand(argv: string[], io: RunCommandIo = { out: (s) =
     return 0;
   }
   const base = (values.server ?? process.env.NOMMU_CI_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+  const api = new Client(base, values.token ?? (process.env.NOMMU_CI_TOKEN || undefined));
   const existing = positionals[0];
   if (!values.patch && !existing) {
     io.err(`nommu-ci run: --patch FILE or a run id is needed\n${RUN_USAGE}\n`);
@@ -136,7 +114,7 @@ export async function runCommand(argv: string[], io: RunCommandIo = { out: (s) =
         ...(values.callback ? { callback_url: values.callback } : {}),
         ...(values.timeout ? { timeout_s: Number(values.timeout) } : {}),
       };
-      ({ id } = await call<{ id: string }>(base, 'POST', '/v1/runs', body));
+      ({ id } = await api.call<{ id: string }>('POST', '/v1/runs', body));
       if (!values.follow) {
         io.out(id + '\n');
         return 0;
@@ -144,9 +122,9 @@ export async function runCommand(argv: string[], io: RunCommandIo = { out: (s) =
       io.err(`nommu-ci: run ${id} queued (${base}/v1/runs/${id})\n`);
     } else id = existing!;
 
-    let run = await call<RunView>(base, 'GET', `/v1/runs/${id}`);
-    if (values.follow) run = await follow(base, id, run, values.ktap, io);
-    if (values.format) io.out(await call<string>(base, 'GET', `/v1/runs/${id}/report?format=${encodeURIComponent(values.format)}`, undefined, true));
+    let run = await api.call<RunView>('GET', `/v1/runs/${id}`);
+    if (values.follow) run = await follow(api, id, run, values.ktap, io);
+    if (values.format) io.out(await api.call<string>('GET', `/v1/runs/${id}/report?format=${encodeURIComponent(values.format)}`, undefined, true));
     else io.out(verdictText(run));
     return run.verdict || ['passed', 'failed', 'error'].includes(run.state) ? exitFor(run.state) : 0;
   } catch (e) {
@@ -156,7 +134,7 @@ export async function runCommand(argv: string[], io: RunCommandIo = { out: (s) =
 }
 
 /** Polls the run until it ends, printing a line whenever a cell changes state or stage. */
-async function follow(base: string, id: string, first: RunView, ktap: string | undefined, io: RunCommandIo): Promise<RunView> {
+async function follow(api: Client, id: string, first: RunView, ktap: string | undefined, io: RunCommandIo): Promise<RunView> {
   const started = Date.now();
   const elapsed = () => `${Math.round((Date.now() - started) / 1000)}s`;
   const seen = new Map<string, string>();
@@ -164,9 +142,8 @@ async function follow(base: string, id: string, first: RunView, ktap: string | u
   if (ktap) {
     const cell = first.cells.find((c) => c.key === ktap);
     if (!cell) throw new ApiError(400, `--ktap: no cell "${ktap}" (cells: ${first.cells.map((c) => c.key).join(', ')})`);
-    const client = new Client(base);
     tap = (async () => {
-      for await (const chunk of client.tap(cell.job)) io.out(chunk);
+      for await (const chunk of api.tap(cell.job)) io.out(chunk);
     })().catch((e: unknown) => io.err(`nommu-ci: KTAP stream: ${(e as Error).message}\n`));
   }
   let run = first;
@@ -181,7 +158,7 @@ async function follow(base: string, id: string, first: RunView, ktap: string | u
     }
     if (['passed', 'failed', 'error'].includes(run.state)) break;
     await new Promise((r) => setTimeout(r, io.pollMs ?? 2000));
-    run = await call<RunView>(base, 'GET', `/v1/runs/${id}`);
+    run = await api.call<RunView>('GET', `/v1/runs/${id}`);
   }
   if (tap) await Promise.race([tap, new Promise((r) => setTimeout(r, 2000))]);
   return run;

@@ -12,3 +12,4 @@ export * from './patch-paths.js';
 export * from './runs/index.js';
 export * from './kselftest.js';
 export * from './kselftest-targets.js';
+export * from './fair.js';

@@ -116,6 +116,7 @@ export const JobRecordSchema = Type.Object({
   kernel: Type.Union([KernelInfoSchema, Type.Null()]),
   config: Type.Union([ConfigInfoSchema, Type.Null()]),
   attempt: Type.Integer(),
+  submitted_by: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'name of the token that submitted the job; null when the service is open' })),
 });
 export interface JobRecord extends Omit<Static<typeof JobRecordSchema>, 'state' | 'stage' | 'summary'> {
   kind: JobRequest['kind'];

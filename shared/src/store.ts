@@ -8,6 +8,7 @@
  *   nci:job:<id>:events     stream of JobEvents, ended by an `eof` entry
  *   nci:job:<id>:art:<name> gzip of an artifact
  *   nci:jobs                sorted set of ids by submission time
+ *   nci:jobs:by:<name>      the same, for the jobs a token submitted (GET /v1/jobs?submitted_by=)
  */
 import { gzipSync, gunzipSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
@@ -16,6 +17,7 @@ import type { TestNode } from './result.js';
 
 const P = 'nci:job:';
 const RECENT = 'nci:jobs';
+const BY = 'nci:jobs:by:';
 export const CANCEL_CHANNEL = 'nci:cancel';
 
 /** How much of an artifact is kept: the head and the tail, which is where build and boot errors are. */
@@ -39,6 +41,7 @@ export class JobStore {
     m.set(key + ':request', JSON.stringify(request), 'EX', this.ttlSeconds);
     m.expire(key, this.ttlSeconds);
     m.zadd(RECENT, Date.now(), record.id);
+    if (record.submitted_by) m.zadd(BY + record.submitted_by, Date.now(), record.id);
     await m.exec();
   }
 
@@ -58,8 +61,8 @@ export class JobStore {
   }
 
   /** Ids of the most recent jobs, newest first. */
-  async recent(limit: number, offset = 0): Promise<string[]> {
-    return this.redis.zrevrange(RECENT, offset, offset + limit - 1);
+  async recent(limit: number, offset = 0, submittedBy?: string): Promise<string[]> {
+    return this.redis.zrevrange(submittedBy ? BY + submittedBy : RECENT, offset, offset + limit - 1);
   }
 
   async setResults(id: string, tests: TestNode[]): Promise<void> {

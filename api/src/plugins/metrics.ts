@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 declare module 'fastify' {
   interface FastifyInstance {
-    metrics: { jobsSubmitted: Counter<'kind' | 'mmu'> };
+    metrics: { jobsSubmitted: Counter<'kind' | 'mmu'>; registry: Registry };
   }
 }
 
@@ -30,11 +30,13 @@ export const metricsPlugin = fp(async (app) => {
     labelNames: ['state'] as const,
     registers: [registry],
     async collect() {
-      const counts = await app.deps.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+      const { prioritized = 0, ...counts } = await app.deps.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
+      // Fairly scheduled jobs (plugins/quota.ts) wait with a priority: waiting all the same.
+      counts.waiting = (counts.waiting ?? 0) + prioritized;
       for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
     },
   });
-  app.decorate('metrics', { jobsSubmitted });
+  app.decorate('metrics', { jobsSubmitted, registry });
   app.addHook('onResponse', async (req, reply) => {
     // Streams end long after they start; their latency is not a request latency.
     if (req.routeOptions.url?.endsWith('/tap') || req.routeOptions.url?.endsWith('/events')) return;

@@ -77,9 +77,10 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
       // The stored request is resolved: the worker and the reports see what actually ran.
       const resolved: JobRequest = { ...body, kernel: body.kernel ?? app.deps.catalog()[0]!.name, mmu: body.mmu ?? defaultMmu(series) };
       const id = randomUUID();
-      await app.deps.store.create(newJobRecord(id, body.kind), resolved);
+      await app.deps.store.create({ ...newJobRecord(id, body.kind), submitted_by: req.principal?.name ?? null }, resolved);
+      const priority = req.submission?.priorities[0];
       try {
-        await app.deps.queue.add(body.kind, { id }, { jobId: id });
+        await app.deps.queue.add(body.kind, { id }, { jobId: id, ...(priority ? { priority } : {}) });
       } catch (err) {
         await app.deps.store.update(id, { state: 'error', stage: 'infra', message: `could not queue: ${(err as Error).message}` });
         throw new HttpError(503, `queue unavailable: ${(err as Error).message}`);
@@ -98,6 +99,7 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
           {
             limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,3}$', description: '1..200, default 50' })),
             offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
+            submitted_by: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', description: 'only the jobs of this token' })),
           },
           { additionalProperties: false },
         ),
@@ -105,9 +107,9 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (req) => {
-      const q = req.query as { limit?: string; offset?: string };
+      const q = req.query as { limit?: string; offset?: string; submitted_by?: string };
       const limit = Math.min(200, Math.max(1, Number(q.limit ?? 50)));
-      const ids = await app.deps.store.recent(limit, Number(q.offset ?? 0));
+      const ids = await app.deps.store.recent(limit, Number(q.offset ?? 0), q.submitted_by);
       const records = await Promise.all(ids.map((id) => app.deps.store.get(id)));
       return records.filter((r): r is JobRecord => r !== null);
     },
@@ -160,7 +162,8 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
       await app.deps.store.requestCancel(id);
       const queued = await app.deps.queue.getJob(id);
       // A job no worker holds yet is ended here; a running one is ended by its worker.
-      if (queued && ((await queued.isWaiting()) || (await queued.isDelayed())) && (await removed(queued))) {
+      // Fairly scheduled jobs wait in the prioritized state (plugins/quota.ts).
+      if (queued && ['waiting', 'delayed', 'prioritized'].includes(await queued.getState()) && (await removed(queued))) {
         await app.deps.store.update(id, { state: 'canceled', message: 'canceled before it started' });
         await app.deps.store.appendEvent(id, { type: 'state', state: 'canceled', stage: null, message: 'canceled before it started' });
         await app.deps.store.endTap(id, Math.max(1, record.attempt), false);

@@ -116,6 +116,8 @@ export const runRoutes: FastifyPluginAsync = async (app) => {
             mbox: body.patch,
             parsed,
             kernel,
+            submittedBy: req.principal?.name ?? null,
+            priorities: req.submission?.priorities,
             options: {
               per_patch: body.per_patch ?? false,
               ...(body.kunitconfig !== undefined ? { kunitconfig: body.kunitconfig } : {}),
@@ -143,20 +145,21 @@ export const runRoutes: FastifyPluginAsync = async (app) => {
           {
             limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,3}$', description: '1..200, default 50' })),
             offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
+            submitted_by: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', description: 'only the runs of this token' })),
           },
           { additionalProperties: false },
         ),
       },
     },
     async (req) => {
-      const q = req.query as { limit?: string; offset?: string };
-      const ids = await runs.recent(Math.min(200, Math.max(1, Number(q.limit ?? 50))), Number(q.offset ?? 0));
+      const q = req.query as { limit?: string; offset?: string; submitted_by?: string };
+      const ids = await runs.recent(Math.min(200, Math.max(1, Number(q.limit ?? 50))), Number(q.offset ?? 0), q.submitted_by);
       const out = [];
       for (const id of ids) {
         const stored = await runs.get(id);
         if (!stored) continue;
         const r = stored.finished_at ? stored : liveRun(stored, await loadCells(app.deps.store, stored));
-        out.push({ id: r.id, state: r.state, created_at: r.created_at, kernel: r.kernel, title: r.series.cover?.subject ?? r.series.patches[0]?.subject, headline: r.verdict?.headline ?? null });
+        out.push({ id: r.id, state: r.state, created_at: r.created_at, kernel: r.kernel, title: r.series.cover?.subject ?? r.series.patches[0]?.subject, headline: r.verdict?.headline ?? null, submitted_by: r.submitted_by ?? null });
       }
       return out;
     },
@@ -208,7 +211,7 @@ export const runRoutes: FastifyPluginAsync = async (app) => {
       const jobs: { id: string; state: string }[] = [];
       for (const c of [...run.cells, ...run.prefixes]) {
         // The job route's own cancel: a queued job is dropped (and leaves the run's flow), a running one is killed.
-        const res = await app.inject({ method: 'DELETE', url: `/v1/jobs/${c.job}` });
+        const res = await app.inject({ method: 'DELETE', url: `/v1/jobs/${c.job}`, headers: req.headers.authorization ? { authorization: req.headers.authorization } : {} });
         if (res.statusCode === 202) jobs.push(res.json() as { id: string; state: string });
       }
       return reply.code(202).send({ id, jobs });

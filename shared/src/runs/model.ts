@@ -123,6 +123,8 @@ export interface RunRecord {
   /** Filled when the run ends: environment facts reports print (compiler version). */
   environment: { compiler: string | null } | null;
   webhook: { state: 'pending' | 'delivered' | 'failed'; attempts: number; last_error: string | null; status: number | null } | null;
+  /** Name of the token that submitted the run; null (or absent, for older runs) when the service is open. */
+  submitted_by?: string | null;
 }
 
 /** What a cell's verdict is computed from: the job's record and results as the store has them. */

@@ -3,12 +3,14 @@
  *   nci:run:<id>        hash of JSON fields (the RunRecord, one field per property)
  *   nci:run:<id>:patch  the mbox as submitted
  *   nci:runs            sorted set of run ids by submission time
+ *   nci:runs:by:<name>  the same, for the runs a token submitted
  */
 import type { Redis } from 'ioredis';
 import type { RunRecord } from './model.js';
 
 const P = 'nci:run:';
 const RECENT = 'nci:runs';
+const BY = 'nci:runs:by:';
 
 export class RunStore {
   constructor(
@@ -18,8 +20,9 @@ export class RunStore {
 
   async create(run: RunRecord, mbox: string): Promise<void> {
     const key = P + run.id;
-    await this.redis
-      .multi()
+    const m = this.redis.multi();
+    if (run.submitted_by) m.zadd(BY + run.submitted_by, Date.now(), run.id);
+    await m
       .hset(key, toHash(run))
       .expire(key, this.ttlSeconds)
       .set(key + ':patch', mbox, 'EX', this.ttlSeconds)
@@ -43,13 +46,14 @@ export class RunStore {
     return this.redis.get(P + id + ':patch');
   }
 
-  async recent(limit: number, offset = 0): Promise<string[]> {
-    return this.redis.zrevrange(RECENT, offset, offset + limit - 1);
+  async recent(limit: number, offset = 0, submittedBy?: string): Promise<string[]> {
+    return this.redis.zrevrange(submittedBy ? BY + submittedBy : RECENT, offset, offset + limit - 1);
   }
 
   /** Removes a run that could not be queued (nothing is left half-created). */
   async remove(id: string): Promise<void> {
     await this.redis.multi().del(P + id, P + id + ':patch').zrem(RECENT, id).exec();
+    // a by-submitter entry left behind lists nothing: listings skip ids without a record
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { JobStore, QUEUE_NAME, redisUrl, runQueueNames, RunStore, type QueueJobData } from '@nommu-ci/shared';
+import { FairShare, JobStore, QUEUE_NAME, redisUrl, runQueueNames, RunStore, type QueueJobData } from '@nommu-ci/shared';
 import { createRunProcessor, type RunJobData, type WebhookJobData } from './processor.js';
 import { createWebhookProcessor } from './webhook.js';
 
@@ -48,7 +48,7 @@ export async function startRunWorker(opts: RunWorkerOptions = {}): Promise<Runni
   for (const c of [runsConn, webhooksConn]) c.on('error', (e) => log(`redis: ${e.message}`));
   const runWorker = new Worker<RunJobData>(
     names.runs,
-    createRunProcessor({ store, runs, jobsQueue, webhooks: webhooksQueue, webhookAttempts: opts.webhookAttempts, webhookBackoffMs: opts.webhookBackoffMs, log }),
+    createRunProcessor({ store, runs, jobsQueue, webhooks: webhooksQueue, fair: new FairShare(redis), webhookAttempts: opts.webhookAttempts, webhookBackoffMs: opts.webhookBackoffMs, log }),
     { connection: runsConn, concurrency: 4 },
   );
   const webhookWorker = new Worker<WebhookJobData>(

@@ -25,7 +25,9 @@ import {
   prefixMbox,
   runStateOf,
   FINAL_STATES,
+  ANONYMOUS,
   type Blame,
+  type FairShare,
   type CellData,
   type JobStore,
   type PrefixCell,
@@ -51,6 +53,8 @@ export interface RunProcessorDeps {
   webhooks: Queue<WebhookJobData>;
   webhookAttempts?: number;
   webhookBackoffMs?: number;
+  /** Schedules the narrowing jobs fairly among tokens (shared/src/fair.ts); without it they get no priority. */
+  fair?: FairShare;
   log?: (msg: string) => void;
 }
 
@@ -132,16 +136,20 @@ async function queueNextPrefixes(deps: RunProcessorDeps, run: RunRecord, cells: 
   for (const w of want) {
     const jobId = randomUUID();
     prefixes.push({ patches: w.patches, mmu: w.mmu, job: jobId });
-    await deps.store.create(newJobRecord(jobId, 'kunit'), cellRequest(run, w.mmu, prefixMbox(parsed, w.patches)));
+    await deps.store.create({ ...newJobRecord(jobId, 'kunit'), submitted_by: run.submitted_by ?? null }, cellRequest(run, w.mmu, prefixMbox(parsed, w.patches)));
   }
+  // The narrowing jobs are the submitter's too: scheduled round-robin with other tokens' jobs.
+  const owner = run.submitted_by ?? ANONYMOUS;
+  const priorities = deps.fair ? await deps.fair.priorities(owner, prefixes.length) : [];
   // One batch, each a child of the run's parent job.
   await deps.jobsQueue.addBulk(
-    prefixes.map((p) => ({
+    prefixes.map((p, i) => ({
       name: 'kunit',
       data: { id: p.job },
-      opts: { ...cellJobOptions(p.job), parent: { id: parent.id!, queue: parent.queueQualifiedName } },
+      opts: { ...cellJobOptions(p.job), ...(priorities[i] ? { priority: priorities[i] } : {}), parent: { id: parent.id!, queue: parent.queueQualifiedName } },
     })),
   );
+  await deps.fair?.track(owner, prefixes.map((p) => p.job));
   return prefixes;
 }
 
