@@ -60,7 +60,8 @@ function cellWorker(outcome: (mmu: boolean, patched: boolean) => SampleOutcome) 
     async (job) => {
       const req = (await store.request(job.data.id))!;
       await store.update(job.data.id, { state: 'building', stage: 'build' });
-      await new Promise((r) => setTimeout(r, 30));
+      // Long enough for the CLI's 50 ms poll to see every cell building, whichever runs first.
+      await new Promise((r) => setTimeout(r, 400));
       await finishSampleJob(store, job.data.id, req.mmu!, outcome(req.mmu!, req.patch !== undefined));
     },
     { connection: redis.duplicate(), concurrency: 4 },
