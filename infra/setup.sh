@@ -19,6 +19,10 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 need_packages build-essential flex bison bc ccache bubblewrap redis-server python3 xz-utils \
   libelf-dev git util-linux rsync musl-tools
 
+# `npm test` only (setup.sh --test): a real browser for the dashboard's tests, driven by
+# playwright-core (which downloads none), and a font for its screenshots.
+if [ "${1:-}" = --test ]; then need_packages chromium fonts-dejavu-core; fi
+
 # The kernel source, unpacked once, read-only to the service.
 src="$CACHE/src/$SOURCE_PKG"
 if [ ! -f "$src/Makefile" ]; then

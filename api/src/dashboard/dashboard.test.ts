@@ -3,6 +3,7 @@
  * API stored, filter, escape, and answer bad input with an HTML page that names it. The live
  * parts are tested in a real browser in browser.test.ts.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -78,7 +79,7 @@ describe('dashboard pages', () => {
     expect(page).toContain('data-page="job"');
     expect(page).toContain('id="live-tests"');
     expect(page).toContain(`href="/v1/jobs/${id}/tap"`);
-    expect(page).toContain('npx nommu-ci submit --follow --server http://localhost:80 --kernel debian-7.2 --no-mmu --kunitconfig &lt;(printf &#39;%s&#39; &#39;CONFIG_KUNIT=y');
+    expect(page).toContain('npx nommu-ci submit --follow --server http://localhost:80 --kernel debian-7.2 --no-mmu --kunitconfig &lt;(printf &#39;CONFIG_KUNIT=y\\nCONFIG_LIST_KUNIT_TEST=y\\n&#39;)');
     expect(page).toContain('--kconfig-add CONFIG_KASAN=y');
   });
 
@@ -129,6 +130,13 @@ describe('page parts', () => {
       { option: 'CONFIG_MMU', asked: 'n', got: 'n', ok: true },
       { option: 'CONFIG_LOG_BUF_SHIFT', asked: '15', got: '14', ok: false },
     ]);
+  });
+
+  it('puts the kunitconfig in the one-line reproducer so that bash gives it back unchanged', () => {
+    const kunitconfig = 'CONFIG_KUNIT=y\nCONFIG_CMDLINE="a\\\\b 100% it\'s"\n# CONFIG_MMU is not set\n';
+    const cmd = reproducer({ kind: 'kunit', kunitconfig }, 'http://h:1', 'x');
+    expect(cmd).not.toContain('\n');
+    expect(execFileSync('bash', ['-c', `cat ${cmd.slice(cmd.indexOf('<('))}`], { encoding: 'utf8' })).toBe(kunitconfig);
   });
 
   it('quotes the reproducer for the shell', () => {

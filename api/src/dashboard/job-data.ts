@@ -98,6 +98,9 @@ export function problems(tests: readonly TestNode[]): { path: string; node: Test
 /** Single-quotes a shell word when it needs it. */
 const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
+/** Text as a printf format that prints it back, newlines as \\n: the command stays one line. */
+const printfFormat = (text: string) => text.replace(/\\/g, '\\\\').replace(/%/g, '%%').replace(/\n/g, '\\n');
+
 /**
  * One shell line that submits the same job with the CLI. Small files (kunitconfig) go inline
  * with printf; the patch is fetched from this job's page.
@@ -107,7 +110,7 @@ export function reproducer(req: JobRequest, baseUrl: string, id: string): string
   if (req.kernel) args.push('--kernel', q(req.kernel));
   if (req.mmu !== undefined) args.push(req.mmu ? '--mmu' : '--no-mmu');
   if (req.kind === 'kunit') {
-    if (req.kunitconfig !== undefined) args.push('--kunitconfig', `<(printf '%s' ${q(req.kunitconfig)})`);
+    if (req.kunitconfig !== undefined) args.push('--kunitconfig', `<(printf ${q(printfFormat(req.kunitconfig))})`);
     if (req.filter_glob) args.push('--filter', q(req.filter_glob));
   } else if (req.kind === 'boot-selftest') {
     for (const s of req.selftests) args.push('--selftest', q(s));

@@ -42,7 +42,14 @@ function node(path: string[]): HTMLLIElement {
   return li!;
 }
 
+/** Shows the heading just before a list once the list has something in it. */
+function showHeading(listId: string): void {
+  const h = document.getElementById(listId)?.previousElementSibling as HTMLElement | null;
+  if (h) h.hidden = false;
+}
+
 function addTest(ev: TestEvent): void {
+  showHeading('live-tests');
   const li = node(ev.path);
   const leaf = li.querySelector('ol')!.children.length === 0;
   li.dataset.status = ev.status;
@@ -62,6 +69,7 @@ function addTest(ev: TestEvent): void {
     code.textContent = ev.path.join('.');
     p.append(badge(ev.status), ' ', code, ev.reason ? ` ${ev.reason}` : '');
     document.getElementById('live-problems')!.append(p);
+    showHeading('live-problems');
   }
   const n = counts.pass + counts.fail + counts.skip + counts.crash;
   document.getElementById('live-summary')!.textContent =

@@ -103,9 +103,9 @@ export function testsSection(v: JobView): Html {
 ${final ? html`<p>No test results${r.stage ? ` (the job stopped at stage ${r.stage})` : ''}.</p>` : ''}
 <div id="live" ${final ? raw('hidden') : ''}>
 <p id="live-summary" aria-live="polite">Waiting for the first result…</p>
-<h3 class="sub">Failures and crashes</h3>
+<h3 class="sub" hidden>Failures and crashes</h3>
 <ol id="live-problems" class="problems"></ol>
-<h3 class="sub">All results, as they arrive</h3>
+<h3 class="sub" hidden>All results, as they arrive</h3>
 <ol id="live-tests" class="tree"></ol>
 </div>
 <noscript><p>Results appear here when the job ends; reload the page, or follow <a href="/v1/jobs/${r.id}/tap">the raw KTAP</a> live.</p></noscript>
@@ -152,7 +152,7 @@ ${v.config ? configTable(v.config) : ''}
 ${
   v.reproducer
     ? html`<h3><label for="repro">Submit the same job again</label></h3>
-<div class="copy"><textarea id="repro" readonly rows="3">${v.reproducer}</textarea><button type="button" data-copy="repro" hidden>Copy</button></div>`
+<div class="copy"><textarea id="repro" readonly rows="2">${v.reproducer}</textarea><button type="button" data-copy="repro" hidden>Copy</button></div>`
     : ''
 }
 </section>`;

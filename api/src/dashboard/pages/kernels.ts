@@ -17,7 +17,7 @@ function kernel(k: KernelSource, v: KernelsView): Html {
   return html`<section aria-labelledby="k-${k.name}">
 <h2 id="k-${k.name}">${k.name} <span class="sub">${k.version}</span></h2>
 <p>Jobs that do not say run on the ${defaultMmu(v.series) ? 'MMU' : 'no-MMU'} kernel.</p>
-<details><summary>Boot-time selftests (${v.selftests.length})</summary>
+<details open><summary>Boot-time selftests (${v.selftests.length})</summary>
 <div class="scroll"><table>
 <thead><tr><th scope="col">Name</th><th scope="col">Kconfig</th><th scope="col">In this tree</th><th scope="col">Without an MMU</th></tr></thead>
 <tbody>${v.selftests.map((t) => {
