@@ -4,6 +4,7 @@
  * parts are tested in a real browser in browser.test.ts.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
-import { JobStore, loadBootSelftests, loadCatalog, loadSeries, type QueueJobData } from '@nommu-ci/shared';
+import { extractKtap, JobStore, loadBootSelftests, loadCatalog, loadSeries, parseKtap, REPO_DIR, type QueueJobData } from '@nommu-ci/shared';
 import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
 import { buildApp } from '../app.js';
 import { html } from './html.js';
@@ -95,6 +96,29 @@ describe('dashboard pages', () => {
     expect(js.headers['content-type']).toContain('javascript');
     expect(js.body).toContain('EventSource');
     expect((await app.inject({ url: '/assets/dashboard.js', headers: { 'if-none-match': js.headers.etag as string } })).statusCode).toBe(304);
+  });
+});
+
+describe('a crashed job', () => {
+  it('lists the crash first, open, with the console around it (captured crash fixture)', async () => {
+    const consoleLog = readFileSync(path.join(REPO_DIR, 'shared/fixtures/ktap/crash.console.txt'), 'utf8');
+    const { lines, crash } = extractKtap(consoleLog.split('\n'));
+    const { tests, summary } = parseKtap(lines, crash ?? undefined);
+    // Stored as the worker stores a job that ended with a crash.
+    const id = await submit({ kind: 'kunit', mmu: true, kunitconfig: 'CONFIG_KUNIT=y\nCONFIG_LIST_KUNIT_TEST=y\n' });
+    await store.setResults(id, tests);
+    await store.putArtifact(id, 'console.log', Buffer.from(consoleLog));
+    await store.update(id, { state: 'failed', stage: 'test', summary, message: 'crashed', timings: { queued_at: new Date().toISOString(), finished_at: new Date().toISOString(), stages: { build: 1000, boot: 100, test: 900 } } });
+    const page = (await app.inject(`/jobs/${id}`)).body;
+    expect(page).toContain('data-page="job-final"');
+    const problems = page.slice(page.indexOf('<ol class="problems">'), page.indexOf('<h3>Suites</h3>'));
+    // The kernel died in list_test_list_move, before the suite's plan was done: the suite crashed.
+    expect(problems).toMatch(/^<ol class="problems"><li><details open><summary><span class="badge s-crash">crash<\/span> <code>list-kunit-test<\/code> <span class="reason">Kernel panic - not syncing: Segfault with no mm<\/span>/);
+    const excerpt = problems.slice(problems.indexOf('<pre class="console">'));
+    expect(excerpt).toContain('    ok 9 list_test_list_del_init_careful');
+    expect(excerpt).toContain('RIP: 0033:list_test_list_move+0xac/0x250');
+    expect(excerpt).toContain('Kernel panic - not syncing: Segfault with no mm');
+    expect(excerpt).toContain('kunit_try_run_case+0x7b/0x100');
   });
 });
 

@@ -3,8 +3,8 @@
  * KTAP lines (Redis stream ids are milliseconds), the config lines the job asked for against the
  * final .config, the console around a crash, and the CLI command that submits the same job.
  */
-import { JobStore, parseKconfig, parseKconfigLine, type BootSelftest, type JobRequest, type TestNode } from '@nommu-ci/shared';
 import type { Redis } from 'ioredis';
+import { parseKconfig, parseKconfigLine, type BootSelftest, type JobRequest, type JobStore, type TestNode } from '@nommu-ci/shared';
 
 const TOP_RESULT = /^(?:not )?ok \d+(?: -)? ?([^#\s]+)/;
 const TOP_START = /^(?:K?TAP version \d+|1\.\.\d+)/;
@@ -15,17 +15,16 @@ const TOP_START = /^(?:K?TAP version \d+|1\.\.\d+)/;
  */
 export async function suiteDurations(redis: Redis, store: JobStore, id: string, attempt: number): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  const conn = redis;
-  let after = '0';
+  const key = store.tapKey(id, Math.max(1, attempt));
   let start: number | null = null;
-  for (;;) {
-    const entries = await JobStore.readStream(conn, store.tapKey(id, Math.max(1, attempt)), after, 0);
-    if (entries.length === 0) break;
-    for (const e of entries) {
-      after = e.id;
-      const line = e.fields.l;
-      if (line === undefined) continue;
-      const t = Number(e.id.split('-')[0]);
+  // XRANGE, never a blocking read: this runs on the API's shared connection.
+  for (let from = '-'; ; ) {
+    const entries = await redis.xrange(key, from, '+', 'COUNT', 1000);
+    for (const [eid, kv] of entries) {
+      const i = kv.indexOf('l');
+      if (i < 0 || i % 2 !== 0) continue;
+      const line = kv[i + 1]!;
+      const t = Number(eid.split('-')[0]);
       if (TOP_START.test(line)) {
         start = null;
         continue;
@@ -37,6 +36,7 @@ export async function suiteDurations(redis: Redis, store: JobStore, id: string, 
       } else if (start === null) start = t;
     }
     if (entries.length < 1000) break;
+    from = `(${entries[entries.length - 1]![0]}`;
   }
   return out;
 }
