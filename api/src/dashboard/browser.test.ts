@@ -177,6 +177,11 @@ describe.skipIf(!kernel.available || series === null)('the dashboard in a real b
     expect(states.length).toBeGreaterThan(0);
     expect(new Set(states)).toEqual(new Set(['failed']));
     for (const url of ['/queue', '/kernels', '/runs']) await (await open(url)).close();
+    // Every form control has a label.
+    const unlabeled = await page.evaluate(() =>
+      [...document.querySelectorAll<HTMLSelectElement | HTMLInputElement>('select, input, textarea')].filter((e) => e.labels?.length === 0).map((e) => e.outerHTML),
+    );
+    expect(unlabeled).toEqual([]);
     await page.close();
     expect(consoleErrors).toEqual([]);
   });

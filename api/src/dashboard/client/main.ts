@@ -11,7 +11,8 @@ switch (document.body.dataset.page) {
   case 'jobs':
     // The list as the server renders it, every few seconds: new jobs appear, states move.
     every(3000, async () => {
-      await refresh(['job-rows']);
+      // Not under a keyboard user's focus: replacing the rows would take it away.
+      if (!document.getElementById('job-rows')?.contains(document.activeElement)) await refresh(['job-rows']);
       return true;
     });
     break;
