@@ -4,7 +4,7 @@
  * and the command that submits it again. While the job runs the script fills the test tree
  * from the events stream and refreshes the status section on each state change.
  */
-import { FINAL_STATES, STAGES, type JobRecord, type JobRequest, type TestNode } from '@nommu-ci/shared';
+import { FINAL_STATES, STAGES, summarize, type JobRecord, type JobRequest, type TestNode } from '@nommu-ci/shared';
 import { crashExcerpt, problems, type ConfigLine } from '../job-data.js';
 import { badge, counts, duration, elapsedMs, jobKernel, mmuLabel, shortId, submitter, when } from '../format.js';
 import { html, raw, type Html } from '../html.js';
@@ -87,11 +87,10 @@ function treeNode(t: TestNode): Html {
 const rank = (t: TestNode) => (t.status === 'crash' ? 0 : t.status === 'fail' ? 1 : 2);
 const byTrouble = (a: TestNode, b: TestNode) => rank(a) - rank(b);
 
+/** Counted as the job's summary is (kunit_tool's rules: tests a plan announced but the kernel never ran are crashed). */
 function suiteCounts(t: TestNode): Html {
-  const c = { pass: 0, fail: 0, crash: 0, skip: 0 };
-  const visit = (n: TestNode) => (n.children.length ? n.children.forEach(visit) : c[n.status]++);
-  visit(t);
-  return html`${c.pass} passed${c.fail ? `, ${c.fail} failed` : ''}${c.crash ? `, ${c.crash} crashed` : ''}${c.skip ? `, ${c.skip} skipped` : ''}`;
+  const c = summarize([t]);
+  return html`${c.passed} passed${c.failed ? `, ${c.failed} failed` : ''}${c.crashed ? `, ${c.crashed} crashed` : ''}${c.skipped ? `, ${c.skipped} skipped` : ''}`;
 }
 
 export function testsSection(v: JobView): Html {
