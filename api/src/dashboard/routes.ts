@@ -17,6 +17,7 @@ import {
   loadCells,
   RunStore,
   type JobRecord,
+  type TestNode,
 } from '@nommu-ci/shared';
 import { HttpError } from '../errors.js';
 import { listing as kselftestListing } from '../routes/kselftests.js';
@@ -174,5 +175,5 @@ export const dashboardRoutes: FastifyPluginAsync = async (app) => {
   });
 };
 
-const hasCrash = (t: { status: string; children: { status: string; children: unknown[] }[] }): boolean =>
-  t.status === 'crash' || t.children.some((c) => hasCrash(c as Parameters<typeof hasCrash>[0]));
+/** Only a crash needs the console log (for the excerpt around it). */
+const hasCrash = (t: TestNode): boolean => t.status === 'crash' || t.children.some(hasCrash);
