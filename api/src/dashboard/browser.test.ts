@@ -27,7 +27,8 @@ const FIXTURE = readFileSync(path.join(REPO_DIR, 'shared/fixtures/series/fixture
 const CHROMIUM = process.env.NOMMU_CI_CHROMIUM ?? '/usr/bin/chromium';
 const kernel = loadCatalog()[0]!;
 const series = loadSeries();
-const JOB_TIMEOUT_MS = 20 * 60_000;
+// Generous: on a fresh machine the first job builds the small MMU kernel cold, maybe next to other builds.
+const JOB_TIMEOUT_MS = 60 * 60_000;
 const RUN_TIMEOUT_MS = 75 * 60_000;
 const SHOTS = process.env.NOMMU_CI_SCREENSHOTS ?? path.join(os.tmpdir(), `nommu-ci-dashboard-screenshots-${process.pid}`);
 
@@ -96,7 +97,7 @@ describe.skipIf(!kernel.available || series === null)('the dashboard in a real b
   it(
     "shows a job's first result live and its final state without a reload",
     async () => {
-      const id = await post('/v1/jobs', { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL });
+      const id = await post('/v1/jobs', { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SMALL, timeout_s: JOB_TIMEOUT_MS / 1000 });
       const page = await open(`/jobs/${id}`);
       expect(await page.getAttribute('#job-status', 'data-final')).toBe('false');
       // What the page said when the first result appeared, seen from inside the page; and a
@@ -138,7 +139,7 @@ describe.skipIf(!kernel.available || series === null)('the dashboard in a real b
   it(
     "says a finished run's verdict in words",
     async () => {
-      const id = await post('/v1/runs', { patch: FIXTURE, kunitconfig: SMALL });
+      const id = await post('/v1/runs', { patch: FIXTURE, kunitconfig: SMALL, timeout_s: JOB_TIMEOUT_MS / 1000 });
       const runs = new RunStore(t.redis);
       const deadline = Date.now() + RUN_TIMEOUT_MS;
       while (!(await runs.get(id))?.finished_at) {
