@@ -56,7 +56,7 @@ describe.skipIf(!kernel.available || series === null)('the dashboard in a real b
   beforeAll(async () => {
     t = await startTestRedis('dashboard');
     const name = freshQueueName('nci-dashboard');
-    queue = new Queue<QueueJobData>(name, { connection: t.redis.duplicate() });
+    queue = new Queue<QueueJobData>(name, { connection: { host: '127.0.0.1', port: t.server.port, maxRetriesPerRequest: null } });
     app = await buildApp({ redis: t.redis, store: t.store, queue, catalog: () => loadCatalog(), series: () => loadSeries(), bootSelftests: () => loadBootSelftests() });
     base = await app.listen({ port: 0, host: '127.0.0.1' });
     worker = await startWorker({ redisUrl: t.url, queueName: name, concurrency: 1, log: () => undefined });
@@ -79,7 +79,8 @@ describe.skipIf(!kernel.available || series === null)('the dashboard in a real b
     await app?.close();
     if (queue) {
       for (const n of [queue.name, runQueueNames(queue.name).runs, runQueueNames(queue.name).webhooks]) {
-        const q = new Queue(n, { connection: t.redis.duplicate() });
+        // Connection options, not a client: close() then ends the connection it made.
+        const q = new Queue(n, { connection: { host: '127.0.0.1', port: t.server.port, maxRetriesPerRequest: null } });
         await q.obliterate({ force: true });
         await q.close();
       }
