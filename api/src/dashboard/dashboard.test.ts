@@ -4,7 +4,7 @@
  * parts are tested in a real browser in browser.test.ts.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,9 +23,10 @@ let redis: Redis;
 let queue: Queue<QueueJobData>;
 let app: FastifyInstance;
 let store: JobStore;
+const redisDir = path.join(os.tmpdir(), `nci-dashboard-test-${process.pid}`);
 
 beforeAll(async () => {
-  server = await startRedisServer({ dir: path.join(os.tmpdir(), `nci-dashboard-test-${process.pid}`) });
+  server = await startRedisServer({ dir: redisDir });
   redis = new Redis(server.url, { maxRetriesPerRequest: null });
   queue = new Queue<QueueJobData>(`test-${randomUUID()}`, { connection: redis.duplicate() });
   store = new JobStore(redis);
@@ -37,6 +38,7 @@ afterAll(async () => {
   await queue?.close();
   redis?.disconnect();
   await server?.stop();
+  rmSync(redisDir, { recursive: true, force: true });
 });
 
 const submit = async (body: object) => {
