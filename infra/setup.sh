@@ -21,6 +21,10 @@ need_packages build-essential flex bison bc ccache bubblewrap redis-server pytho
 # A real Patchwork server for the patchwork bot's test (infra/testdeps/patchwork/).
 need_packages python3-django python3-djangorestframework python3-django-filters
 
+# `npm test` only (setup.sh --test): a real browser for the dashboard's tests, driven by
+# playwright-core (which downloads none), and a font for its screenshots.
+if [ "${1:-}" = --test ]; then need_packages chromium fonts-dejavu-core; fi
+
 # The kernel source, unpacked once, read-only to the service.
 src="$CACHE/src/$SOURCE_PKG"
 if [ ! -f "$src/Makefile" ]; then

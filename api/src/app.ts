@@ -22,6 +22,7 @@ import { kernelRoutes } from './routes/kernels.js';
 import { healthRoutes } from './routes/health.js';
 import { bootSelftestRoutes } from './routes/boot-selftests.js';
 import { kselftestRoutes } from './routes/kselftests.js';
+import { dashboardRoutes } from './dashboard/routes.js';
 
 export interface AppDeps {
   redis: Redis;
@@ -89,6 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(bootSelftestRoutes);
   await app.register(kselftestRoutes);
   await app.register(streamRoutes);
+  await app.register(dashboardRoutes);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app as unknown as FastifyInstance;
 }

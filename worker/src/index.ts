@@ -18,6 +18,7 @@ import { reapCgroups, sandboxSelfTest } from './sandbox.js';
 import { ownedDir } from './stages/build.js';
 import { JOBS_DIR } from './paths.js';
 import { rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 
@@ -77,6 +78,8 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
   const worker = new Worker<QueueJobData>(opts.queueName ?? QUEUE_NAME, processor, {
     connection: workerConn,
     concurrency,
+    // Shown by the dashboard's queue page and recorded on each job as processedBy: where it runs.
+    name: `${os.hostname()}:${process.pid}`,
     // Builds keep the event loop free, so the lock is renewed; a killed worker's job is
     // picked up again after the stalled interval.
     lockDuration: 30_000,

@@ -7,7 +7,7 @@ import { HttpError } from '../errors.js';
 const cache = new Map<string, KselftestTarget[]>();
 const CACHE_MAX = 8;
 
-function listing(tree: string, version: string): KselftestTarget[] {
+export function listing(tree: string, version: string): KselftestTarget[] {
   const key = `${tree}\0${version}`;
   let v = cache.get(key);
   if (!v) {

@@ -131,7 +131,7 @@ describe('run completion', () => {
       const report = JSON.parse(body) as RunRecord & { url: string };
       expect(report.id).toBe(id);
       expect(report.verdict?.outcome).toBe('regression');
-      expect(report.url).toBe(`http://127.0.0.1:8080/v1/runs/${id}`);
+      expect(report.url).toBe(`http://127.0.0.1:8080/runs/${id}`);
       // the API shows the stored verdict
       const shown = (await app.inject(`/v1/runs/${id}`)).json() as RunRecord;
       expect(shown.state).toBe('failed');

@@ -14,9 +14,12 @@ export interface ReportOptions {
 export const DEFAULT_REPORTER = process.env.NOMMU_CI_REPORTER ?? 'nommu-ci <nommu-ci@localhost>';
 
 export const trimUrl = (u: string) => u.replace(/\/+$/, '');
-export const runUrl = (o: ReportOptions, id: string) => `${trimUrl(o.baseUrl)}/v1/runs/${id}`;
-export const jobUrl = (o: ReportOptions, id: string) => `${trimUrl(o.baseUrl)}/v1/jobs/${id}`;
-export const artifactUrl = (o: ReportOptions, id: string, name: string) => `${jobUrl(o, id)}/artifacts/${name}`;
+/** The run's and the job's pages on the dashboard: what a person opens from a report. */
+export const runUrl = (o: ReportOptions, id: string) => `${trimUrl(o.baseUrl)}/runs/${id}`;
+export const jobUrl = (o: ReportOptions, id: string) => `${trimUrl(o.baseUrl)}/jobs/${id}`;
+/** The JSON API and the files it serves. */
+export const runApiUrl = (o: ReportOptions, id: string) => `${trimUrl(o.baseUrl)}/v1/runs/${id}`;
+export const artifactUrl = (o: ReportOptions, id: string, name: string) => `${trimUrl(o.baseUrl)}/v1/jobs/${id}/artifacts/${name}`;
 
 /** The series' title: the cover letter's subject, else the first patch's. */
 export function seriesTitle(run: RunRecord): string {

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { CellData, RunRecord } from '../model.js';
 import { flattenTests, type KernelVerdict } from '../verdict.js';
-import { artifactUrl, jobUrl, runUrl, seriesTitle, type ReportOptions } from './common.js';
+import { artifactUrl, jobUrl, runApiUrl, runUrl, seriesTitle, type ReportOptions } from './common.js';
 
 export const KCIDB_ORIGIN = 'nommu_ci';
 export const KCIDB_VERSION = { major: 5, minor: 3 } as const;
@@ -60,7 +60,7 @@ export function kcidbReport(run: RunRecord, cells: readonly CellData[], o: Repor
   const seriesCheckout: Record<string, unknown> = {
     ...common(true),
     patchset_hash: patchsetHash(run),
-    patchset_files: run.series.patches.map((p) => ({ name: `${String(p.index).padStart(4, '0')}.patch`, url: `${runUrl(o, run.id)}/patches/${p.index}` })),
+    patchset_files: run.series.patches.map((p) => ({ name: `${String(p.index).padStart(4, '0')}.patch`, url: `${runApiUrl(o, run.id)}/patches/${p.index}` })),
     comment: seriesTitle(run),
     valid: applyFailed === null,
     ...(applyFailed ? { log_excerpt: clip(applyFailed.message) } : {}),

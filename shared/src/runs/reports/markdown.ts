@@ -4,7 +4,7 @@
  */
 import type { RunRecord } from '../model.js';
 import type { KernelVerdict, TestChange } from '../verdict.js';
-import { cellText, changeText, jobUrl, kernelDescription, reproduceCommand, runUrl, seriesTitle, type ReportOptions } from './common.js';
+import { cellText, changeText, jobUrl, kernelDescription, reproduceCommand, runApiUrl, runUrl, seriesTitle, type ReportOptions } from './common.js';
 
 const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const fence = (lines: string[]) => ['```', ...lines.map((l) => l.replace(/```/g, '``\u200b`')), '```'];
@@ -86,6 +86,6 @@ export function markdownReport(run: RunRecord, o: ReportOptions): string {
   } else {
     out.push('| cell | job |', '| --- | --- |', ...run.cells.map((c) => `| ${c.series ? 'series' : 'base'} ${c.mmu ? 'MMU' : 'no-MMU'} | [${c.job}](${jobUrl(o, c.job)}) |`), '');
   }
-  out.push(`[Run ${run.id}](${runUrl(o, run.id)}) · [JSON](${runUrl(o, run.id)}/report?format=json)`);
+  out.push(`[Run ${run.id}](${runUrl(o, run.id)}) · [JSON](${runApiUrl(o, run.id)}/report?format=json)`);
   return out.join('\n') + '\n';
 }

@@ -25,7 +25,7 @@ export const PATCHWORK_CONTEXT = 'nommu-ci';
 export function patchworkCheck(run: RunRecord, o: ReportOptions, patch?: number): PatchworkCheck {
   const v = run.verdict;
   const n = run.series.patches.length;
-  const target_url = `${runUrl(o, run.id)}/report?format=markdown`;
+  const target_url = runUrl(o, run.id);
   const done = (state: PatchworkState, description: string): PatchworkCheck => {
     let d = description.replace(/\s+/g, ' ').trim();
     // Patchwork shows the description in one table cell: keep it short and on one line.

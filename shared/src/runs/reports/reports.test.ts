@@ -72,7 +72,7 @@ describe('email (reference: a kernel test robot reply)', () => {
     expect(mail.body).toContain(
       'reproduce:     npx nommu-ci run --server http://ci.example.org:8080 --patch series.mbox --kernel debian-7.2 --kconfig-add CONFIG_KASAN=y --filter list-kunit-test',
     );
-    expect(mail.body).toContain('| Closes: http://ci.example.org:8080/v1/runs/11111111-2222-4333-8444-555555555555');
+    expect(mail.body).toContain('| Closes: http://ci.example.org:8080/runs/11111111-2222-4333-8444-555555555555');
   });
 
   it('a passing run says so and carries no Reported-by', () => {
@@ -112,7 +112,7 @@ describe('patchwork (reference: checks listed by a patchwork instance)', () => {
       state: 'fail',
       context: 'nommu-ci',
       description: 'breaks only the no-MMU build; 1 new test failure on MMU',
-      target_url: 'http://ci.example.org:8080/v1/runs/11111111-2222-4333-8444-555555555555/report?format=markdown',
+      target_url: 'http://ci.example.org:8080/runs/11111111-2222-4333-8444-555555555555',
     });
     expect(patchworkCheck(passing.run, o).state).toBe('success');
     expect(patchworkCheck({ ...passing.run, verdict: null, state: 'running' }, o).state).toBe('pending');
@@ -183,7 +183,7 @@ describe('markdown', () => {
     expect(table).toBeGreaterThan(0);
     expect(table).toBeLessThan(firstDetails);
     expect(lines[table + 1]).toBe('| --- | --- | --- | --- |');
-    expect(lines[table + 2]).toMatch(/^\| no-MMU \| \[✅ 4 passed\]\(http:\/\/ci.example.org:8080\/v1\/jobs\/.*\) \| \[❌ build failed\]\(.*\) \| breaks only the no-MMU build \(mm\/nommu.c:95\) \|$/);
+    expect(lines[table + 2]).toMatch(/^\| no-MMU \| \[✅ 4 passed\]\(http:\/\/ci.example.org:8080\/jobs\/.*\) \| \[❌ build failed\]\(.*\) \| breaks only the no-MMU build \(mm\/nommu.c:95\) \|$/);
     expect(lines[table + 3]).toMatch(/^\| MMU \| .* \| \[❌ 3 passed, 1 failed\]\(.*\) \| 1 new failure \|$/);
     // every <details> is closed, and has a <summary>
     expect(md.match(/<details>/g)!.length).toBe(md.match(/<\/details>/g)!.length);
