@@ -452,9 +452,14 @@ static void run_case(const char *self, const char *name)
 	} else if (!strcmp(name, "spin")) {
 		printf("faults: spinning in user code\n");
 		fflush(stdout);
-		/* No TLS from here on: the fs base is 0, as are the checks a handler would need. */
-		syscall(SYS_arch_prctl, 0x1002 /* ARCH_SET_FS */, 0);
-		__asm__ volatile(SET_FLAGS(XSTR(FL_AC | FL_DF)) "1: jmp 1b\n" ::: "memory", "cc");
+		/* From here on no TLS (fs base 0) and AC and DF set: only assembly, no libc. */
+		__asm__ volatile("mov %0, %%eax\n"
+				 "mov $0x1002, %%edi\n"	/* ARCH_SET_FS */
+				 "xor %%esi, %%esi\n"
+				 "syscall\n"
+				 SET_FLAGS(XSTR(FL_AC | FL_DF))
+				 "1: jmp 1b\n"
+				 : : "i"(SYS_arch_prctl) : "rax", "rdi", "rsi", "rcx", "r11", "memory", "cc");
 	} else {
 		wrong("unknown case %s", name);
 	}
