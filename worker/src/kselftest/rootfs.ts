@@ -48,7 +48,8 @@ export interface InitBinaries {
   /**
    * Our other test programs (kernel-images/rootfs/tests/), by name: fpstate (FP/SSE/AVX state,
    * TLS, SIGSEGV, fork, clocks), built with musl (its threads need a libc that copes without
-   * mprotect()); busybox-sh, a script for the busybox shell.
+   * mprotect()); faults (every kind of fault a program can cause ends as its own signal), musl
+   * too; busybox-sh, a script for the busybox shell.
    */
   programs: Record<string, string>;
 }
@@ -61,18 +62,19 @@ export interface InitBinaries {
 export async function buildInit(link: Link, signal?: AbortSignal): Promise<InitBinaries> {
   const srcs = ['init.c', 'selftest.c'].map((f) => path.join(INIT_SRC_DIR, f));
   const fpstate = path.join(ROOTFS_TESTS_DIR, 'fpstate.c');
+  const faults = path.join(ROOTFS_TESTS_DIR, 'faults.c');
   const musl = path.join(KERNEL_IMAGES_DIR, 'rootfs/musl-cc');
   const h = createHash('sha256');
-  for (const f of [...srcs, fpstate, musl, path.join(KERNEL_IMAGES_DIR, 'rootfs/static-pie.specs')]) h.update(readFileSync(f));
+  for (const f of [...srcs, fpstate, faults, musl, path.join(KERNEL_IMAGES_DIR, 'rootfs/static-pie.specs')]) h.update(readFileSync(f));
   h.update(link);
   h.update(toolchainKey());
   const dir = path.join(KSELFTEST_CACHE, `init-${h.digest('hex').slice(0, 16)}`);
   const out = (): InitBinaries => ({
     init: path.join(dir, 'init'),
     selftest: path.join(dir, 'selftest'),
-    programs: { fpstate: path.join(dir, 'fpstate'), 'busybox-sh': path.join(ROOTFS_TESTS_DIR, 'busybox-sh') },
+    programs: { fpstate: path.join(dir, 'fpstate'), faults: path.join(dir, 'faults'), 'busybox-sh': path.join(ROOTFS_TESTS_DIR, 'busybox-sh') },
   });
-  const built = (): boolean => ['init', 'selftest', 'fpstate'].every((f) => existsSync(path.join(dir, f)));
+  const built = (): boolean => ['init', 'selftest', 'fpstate', 'faults'].every((f) => existsSync(path.join(dir, f)));
   if (built()) return out();
   return withLock(dir, signal, async () => {
     if (built()) return out();
@@ -88,6 +90,7 @@ export async function buildInit(link: Link, signal?: AbortSignal): Promise<InitB
     }
     // -mno-avx: the compiler must not keep its own values in the registers the test checks.
     await mustRun([musl, link === 'static' ? '-static' : '-static-pie', '-O2', '-Wall', '-mno-avx', '-pthread', '-o', path.join(tmp, 'fpstate'), fpstate], { signal });
+    await mustRun([musl, link === 'static' ? '-static' : '-static-pie', '-O2', '-Wall', '-o', path.join(tmp, 'faults'), faults], { signal });
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
     return out();
