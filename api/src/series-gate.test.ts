@@ -5,7 +5,6 @@
  * files). MMU jobs on it are queued; no-MMU jobs and runs get a 422 naming the patch and hunk.
  */
 import { randomUUID } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,39 +25,10 @@ import {
   type QueueJobData,
 } from '@nommu-ci/shared';
 import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
+import { breakableHunk, makeBrokenTree, replaceLine } from '@nommu-ci/shared/series-break';
 import { buildApp } from './app.js';
 
 const series = loadSeries()!;
-
-/**
- * The line to change in the copy: in the latest patch that has one, the first line a hunk removes
- * from a file no earlier patch touches, found once in the pristine file (so exactly that hunk fails).
- */
-function target(): { index: number; patch: string; file: string; hunk: number; of: number; header: string; removed: string } {
-  const diffs = series.patches.map((p) => {
-    const files = new Map<string, { hunks: string[]; removed: { hunk: number; line: string }[] }>();
-    let cur: { hunks: string[]; removed: { hunk: number; line: string }[] } | null = null;
-    const lines = readFileSync(path.join(series.dir, p), 'utf8').split('\n');
-    for (const [i, l] of lines.entries()) {
-      if (l.startsWith('--- ') && lines[i + 1]?.startsWith('+++ ')) {
-        cur = { hunks: [], removed: [] };
-        files.set((l.startsWith('--- a/') ? l : lines[i + 1]!).slice(6), cur);
-      } else if (l.startsWith('@@ ') && cur) cur.hunks.push(l);
-      else if (l.startsWith('-') && !l.startsWith('--- ') && l.trim().length > 2 && cur) cur.removed.push({ hunk: cur.hunks.length, line: l.slice(1) });
-    }
-    return files;
-  });
-  const pristine = path.join(SOURCES_DIR, 'linux-source-7.2');
-  for (let i = diffs.length - 1; i >= 0; i--) {
-    for (const [file, d] of diffs[i]!) {
-      if (diffs.slice(0, i).some((e) => e.has(file))) continue;
-      const text = readFileSync(path.join(pristine, file), 'utf8');
-      const r = d.removed.find((x) => text.split(x.line).length === 2);
-      if (r) return { index: i + 1, patch: series.patches[i]!, file, hunk: r.hunk, of: d.hunks.length, header: d.hunks[r.hunk - 1]!, removed: r.line };
-    }
-  }
-  throw new Error('no patch removes a line that could be changed');
-}
 
 let server: RedisServer;
 let redis: Redis;
@@ -66,7 +36,7 @@ let queue: Queue<QueueJobData>;
 let app: FastifyInstance;
 let scratch: string;
 let own: string;
-const t = target();
+const t = breakableHunk(series, path.join(SOURCES_DIR, 'linux-source-7.2'));
 const applicability = new SeriesApplicability();
 
 beforeAll(async () => {
@@ -76,8 +46,7 @@ beforeAll(async () => {
   // Next to the sources: a hardlink farm must be on their file system.
   scratch = mkdtempSync(path.join(CACHE_DIR, 'test-own-tree-'));
   own = path.join(scratch, 'linux');
-  execFileSync('cp', ['-al', path.join(SOURCES_DIR, 'linux-source-7.2'), own]);
-  changeLine(own, t.file, t.removed, `${t.removed} /* changed by series-gate.test */`);
+  makeBrokenTree(path.join(SOURCES_DIR, 'linux-source-7.2'), own, t);
   const catalogFile = path.join(scratch, 'kernels.json');
   writeFileSync(catalogFile, JSON.stringify([{ name: 'own-tree', path: own }]));
   const env = { ...process.env, NOMMU_CI_KERNELS: catalogFile };
@@ -99,15 +68,6 @@ afterAll(async () => {
   await server?.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
-
-/** Replaces (never writes through: the farm shares inodes with the pristine tree) one line of a file. */
-function changeLine(tree: string, file: string, from: string, to: string): void {
-  const p = path.join(tree, file);
-  const text = readFileSync(p, 'utf8');
-  expect(text).toContain(from);
-  rmSync(p);
-  writeFileSync(p, text.replace(from, to));
-}
 
 const post = (url: string, payload: object) => app.inject({ method: 'POST', url, payload });
 
@@ -163,7 +123,7 @@ describe('no-MMU jobs on a kernel the series does not apply to', () => {
     expect(applicability.check(kernel, series)).toBe(first);
     expect(await first).toMatchObject({ index: t.index, file: t.file, hunk: { number: t.hunk, of: t.of, header: t.header } });
     // Put the line back (a new file, as an operator's git checkout would write it): checked again, and it applies.
-    changeLine(own, t.file, `${t.removed} /* changed by series-gate.test */`, t.removed);
+    replaceLine(own, t.file, t.changed, t.removed);
     const again = applicability.check(kernel, series);
     expect(again).not.toBe(first);
     expect(await again).toBeNull();
