@@ -19,25 +19,21 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 need_packages build-essential flex bison bc ccache bubblewrap redis-server python3 xz-utils \
   libelf-dev git util-linux rsync musl-tools
 
-# The kernel sources, each unpacked once, read-only to the service. One private apt state (one
-# `apt-get update`) serves every source that is missing.
-missing=()
-for k in "${KERNEL_SOURCES[@]}"; do [ -f "$CACHE/src/${k%%:*}/Makefile" ] || missing+=("$k"); done
-if [ ${#missing[@]} -gt 0 ]; then
+# The kernel sources, each unpacked once, read-only to the service. Each is looked up in its own
+# suites only (trixie-backports also carries a linux-source-7.3, a different version).
+for k in "${KERNEL_SOURCES[@]}"; do
+  pkg=${k%%:*}
+  suites=${k#*:}
+  src="$CACHE/src/$pkg"
+  [ -f "$src/Makefile" ] && continue
   apt_dir="$CACHE/apt"
   mkdir -p "$CACHE/src"
-  suites=()
-  for k in "${missing[@]}"; do for s in ${k#*:}; do [[ " ${suites[*]} " == *" $s "* ]] || suites+=("$s"); done; done
+  log "fetching $pkg from Debian ($suites)"
   lines=()
-  for s in "${suites[@]}"; do lines+=("deb $MIRROR $s main"); done
-  log "fetching ${missing[*]%%:*} from Debian (${suites[*]})"
+  for s in $suites; do lines+=("deb $MIRROR $s main"); done
   private_apt "$apt_dir" "${lines[@]}"
-fi
-for k in "${missing[@]}"; do
-  pkg=${k%%:*}
-  src="$CACHE/src/$pkg"
   version=$(apt-cache "${APT_OPTS[@]}" policy "$pkg" | awk '/Candidate:/ {print $2}')
-  [ -n "$version" ] && [ "$version" != "(none)" ] || { log "$pkg not found in ${k#*:}"; exit 1; }
+  [ -n "$version" ] && [ "$version" != "(none)" ] || { log "$pkg not found in $suites"; exit 1; }
   (cd "$apt_dir/archives" && apt-get "${APT_OPTS[@]}" download -q "$pkg=$version" >/dev/null)
   deb=$(ls "$apt_dir"/archives/"${pkg}"_*.deb | tail -n 1)
   tmp=$(mktemp -d "$CACHE/src/.unpack.XXXXXX")
