@@ -9,7 +9,7 @@ import { fastifySSE as sse } from '@fastify/sse';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { MAX_PATCH_BYTES, type BootSelftest, type JobStore, type KernelSource, type QueueJobData, type SeriesInfo } from '@nommu-ci/shared';
+import { MAX_PATCH_BYTES, type BootSelftest, type JobStore, type KernelSource, type QueueJobData, type SeriesApplyFailure, type SeriesInfo } from '@nommu-ci/shared';
 import { formatSchemaErrors, HttpError } from './errors.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { authPlugin, authSettingsFromEnv, type AuthSettings } from './plugins/auth.js';
@@ -30,7 +30,13 @@ export interface AppDeps {
   queue: Queue<QueueJobData>;
   /** Kernel sources jobs may name; re-read per request so an operator's edit needs no restart. */
   catalog: () => KernelSource[];
-  series: () => SeriesInfo | null;
+  /** The no-MMU series mmu:false jobs on `kernel` apply (the default kernel's without one). */
+  series: (kernel?: KernelSource) => SeriesInfo | null;
+  /**
+   * Whether that series applies to the kernel's tree: the first failing patch and hunk, or null.
+   * server.ts passes SeriesApplicability's cached git check; without it no-MMU POSTs are not gated.
+   */
+  seriesApplies?: (kernel: KernelSource, series: SeriesInfo) => Promise<SeriesApplyFailure | null>;
   bootSelftests: () => BootSelftest[];
   /** Tokens, quotas, rate limits; default from the environment (authSettingsFromEnv). */
   auth?: AuthSettings;

@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { JobStore, QUEUE_NAME, loadBootSelftests, loadCatalog, loadSeries, redisUrl, type QueueJobData } from '@nommu-ci/shared';
+import { JobStore, QUEUE_NAME, SeriesApplicability, loadBootSelftests, loadCatalog, loadSeries, redisUrl, type QueueJobData } from '@nommu-ci/shared';
 import { buildApp } from './app.js';
 
 export async function startApi(opts: { port: number; host: string; redis: string }) {
@@ -20,12 +20,14 @@ export async function startApi(opts: { port: number; host: string; redis: string
       removeOnFail: { count: 5000 },
     },
   });
+  const applicability = new SeriesApplicability();
   const app = await buildApp({
     redis,
     store: new JobStore(redis),
     queue,
     catalog: () => loadCatalog(),
-    series: () => loadSeries(),
+    series: (kernel) => loadSeries(kernel?.seriesDir),
+    seriesApplies: (kernel, series) => applicability.check(kernel, series),
     bootSelftests: () => loadBootSelftests(),
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
   });

@@ -13,3 +13,4 @@ export * from './runs/index.js';
 export * from './kselftest.js';
 export * from './kselftest-targets.js';
 export * from './fair.js';
+export * from './series-apply.js';

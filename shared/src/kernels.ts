@@ -1,7 +1,11 @@
 /**
  * The kernel catalog: named source trees an operator allows. Jobs name one; they never send a
- * path. The default entry is Debian's linux-source-7.2 as infra/setup.sh unpacks it; an operator
- * adds local trees with NOMMU_CI_KERNELS=/path/to/catalog.json: [{"name": "...", "path": "..."}].
+ * path. The built-in entries are Debian's linux-source-7.2 (the default) and linux-source-7.3 as
+ * infra/setup.sh unpacks them; an operator adds local trees with
+ * NOMMU_CI_KERNELS=/path/to/catalog.json: [{"name": "...", "path": "...", "series": "nommu"}].
+ * Each entry names the no-MMU series its mmu:false jobs apply: a directory of kernel-images
+ * (`nommu`, written for 7.2, unless the entry says otherwise; `nommu-7.3` is its port to 7.3,
+ * made by kernel-images/bin/rebase-series).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -9,6 +13,20 @@ import path from 'node:path';
 import { KERNEL_IMAGES_DIR, SOURCES_DIR } from './paths.js';
 
 export const DEFAULT_KERNEL = 'debian-7.2';
+/** The series of entries that do not name one. */
+export const DEFAULT_SERIES = 'nommu';
+
+interface CatalogEntry {
+  name: string;
+  path: string;
+  series: string;
+}
+
+/** The built-in entries: Debian source packages infra/setup.sh unpacks, and the series each uses. */
+const BUILTIN: readonly CatalogEntry[] = [
+  { name: DEFAULT_KERNEL, path: path.join(SOURCES_DIR, 'linux-source-7.2'), series: DEFAULT_SERIES },
+  { name: 'debian-7.3', path: path.join(SOURCES_DIR, 'linux-source-7.3'), series: 'nommu-7.3' },
+];
 
 export interface KernelSource {
   name: string;
@@ -18,6 +36,8 @@ export interface KernelSource {
   version: string;
   /** Whether the tree is present on this host (a worker host may lack an entry the API lists). */
   available: boolean;
+  /** Directory of the no-MMU series mmu:false jobs on this kernel apply (see loadSeries). */
+  seriesDir: string;
 }
 
 export interface SeriesInfo {
@@ -40,24 +60,25 @@ function treeVersion(dir: string): string {
 }
 
 export function loadCatalog(env = process.env): KernelSource[] {
-  const entries: { name: string; path: string }[] = [{ name: DEFAULT_KERNEL, path: path.join(SOURCES_DIR, 'linux-source-7.2') }];
+  const entries: CatalogEntry[] = [...BUILTIN];
   if (env.NOMMU_CI_KERNELS) {
-    const extra = JSON.parse(readFileSync(env.NOMMU_CI_KERNELS, 'utf8')) as { name: string; path: string }[];
+    const extra = JSON.parse(readFileSync(env.NOMMU_CI_KERNELS, 'utf8')) as { name: string; path: string; series?: string }[];
     for (const e of extra) {
-      if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(e.name) || !path.isAbsolute(e.path)) {
+      const series = e.series ?? DEFAULT_SERIES;
+      if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(e.name) || !path.isAbsolute(e.path) || !/^[a-z0-9][a-z0-9._-]{0,63}$/.test(series)) {
         throw new Error(`kernel catalog ${env.NOMMU_CI_KERNELS}: bad entry ${JSON.stringify(e)}`);
       }
-      entries.push(e);
+      entries.push({ name: e.name, path: e.path, series });
     }
   }
   return entries.map((e) => {
     const available = existsSync(path.join(e.path, 'Makefile'));
-    return { ...e, available, version: available ? treeVersion(e.path) : 'unknown' };
+    return { name: e.name, path: e.path, available, version: available ? treeVersion(e.path) : 'unknown', seriesDir: path.join(KERNEL_IMAGES_DIR, e.series) };
   });
 }
 
 /** Our no-MMU patch series as shipped in kernel-images/nommu, or null before it exists. */
-export function loadSeries(dir = path.join(KERNEL_IMAGES_DIR, 'nommu')): SeriesInfo | null {
+export function loadSeries(dir = path.join(KERNEL_IMAGES_DIR, DEFAULT_SERIES)): SeriesInfo | null {
   const seriesFile = path.join(dir, 'series');
   if (!existsSync(seriesFile)) return null;
   const patches = readFileSync(seriesFile, 'utf8')

@@ -206,12 +206,12 @@ class JobRun {
     const sig = this.signal;
     // source
     const kernel = pickKernel(request.kernel);
-    const series = loadSeries();
+    const series = loadSeries(kernel.seriesDir);
     const mmu = request.mmu ?? defaultMmu(series);
     const info: KernelInfo = { name: kernel.name, version: kernel.version, series: !mmu && series ? seriesLabel(series) : null };
     await this.deps.store.update(this.id, { kernel: info });
     if (!mmu && !series) {
-      throw new StageError('config', 'no-MMU kernel requested (mmu: false) but the no-MMU series kernel-images/nommu/series does not exist yet');
+      throw new StageError('config', `no-MMU kernel requested (mmu: false) but kernel "${kernel.name}" has no no-MMU series (${kernel.seriesDir}/series)`);
     }
     const tree = mmu ? kernel.path : await seriesTree(kernel, series!, sig);
     const viewDir = path.join(this.dir, 'src');

@@ -1,5 +1,6 @@
 /** Submitting, reading, listing and canceling jobs. */
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import {
@@ -11,10 +12,12 @@ import {
   defaultMmu,
   newJobRecord,
   parseKconfig,
+  REPO_DIR,
   type JobRecord,
 } from '@nommu-ci/shared';
 import { HttpError } from '../errors.js';
 import { parsePatchField } from '../patch-field.js';
+import { assertSeriesApplies } from '../series-gate.js';
 
 const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$', description: 'job id' }) });
 const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() });
@@ -54,8 +57,9 @@ function validateRequest(req: JobRequest, app: Parameters<FastifyPluginAsync>[0]
     const known = app.deps.catalog().map((k) => k.name);
     if (!known.includes(req.kernel)) throw new HttpError(400, `body.kernel: unknown kernel "${req.kernel}"; known: ${known.join(', ')}`);
   }
-  if (req.mmu === false && app.deps.series() === null) {
-    throw new HttpError(422, 'body.mmu: false needs the no-MMU series (kernel-images/nommu/series), which this server does not have');
+  const kernel = app.deps.catalog().find((k) => k.name === (req.kernel ?? app.deps.catalog()[0]!.name))!;
+  if (req.mmu === false && app.deps.series(kernel) === null) {
+    throw new HttpError(422, `body.mmu: false needs the no-MMU series of kernel "${kernel.name}" (${path.relative(REPO_DIR, kernel.seriesDir)}/series), which this server does not have`);
   }
   if (req.patch !== undefined) parsePatchField(req.patch);
 }
@@ -73,9 +77,11 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
     async (req, reply) => {
       const body = req.body as JobRequest;
       validateRequest(body, app);
-      const series = app.deps.series();
+      const kernel = app.deps.catalog().find((k) => k.name === (body.kernel ?? app.deps.catalog()[0]!.name))!;
+      const series = app.deps.series(kernel);
       // The stored request is resolved: the worker and the reports see what actually ran.
-      const resolved: JobRequest = { ...body, kernel: body.kernel ?? app.deps.catalog()[0]!.name, mmu: body.mmu ?? defaultMmu(series) };
+      const resolved: JobRequest = { ...body, kernel: kernel.name, mmu: body.mmu ?? defaultMmu(series) };
+      if (!resolved.mmu) await assertSeriesApplies(app, kernel, series!);
       const id = randomUUID();
       await app.deps.store.create({ ...newJobRecord(id, body.kind), submitted_by: req.principal?.name ?? null }, resolved);
       const priority = req.submission?.priorities[0];

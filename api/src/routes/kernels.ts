@@ -16,15 +16,17 @@ export const kernelRoutes: FastifyPluginAsync = async (app) => {
     '/v1/kernels',
     { schema: { summary: 'Kernel sources jobs may name', response: { 200: Type.Array(Kernel) } } },
     async () => {
-      const series = app.deps.series();
-      return app.deps.catalog().map((k) => ({
-        name: k.name,
-        version: k.version,
-        available: k.available,
-        series: series ? `${series.name}@${series.hash}` : null,
-        series_patches: series?.patches ?? [],
-        default_mmu: defaultMmu(series),
-      }));
+      return app.deps.catalog().map((k) => {
+        const series = app.deps.series(k);
+        return {
+          name: k.name,
+          version: k.version,
+          available: k.available,
+          series: series ? `${series.name}@${series.hash}` : null,
+          series_patches: series?.patches ?? [],
+          default_mmu: defaultMmu(series),
+        };
+      });
     },
   );
 };

@@ -11,6 +11,7 @@
  *
  * Everything is validated before anything is created: a bad request leaves nothing queued.
  */
+import path from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import {
@@ -23,6 +24,7 @@ import {
   renderReport,
   REPORT_FORMATS,
   RunRequestSchema,
+  REPO_DIR,
   RunStore,
   type CellData,
   type ReportFormat,
@@ -32,6 +34,7 @@ import {
 } from '@nommu-ci/shared';
 import { HttpError } from '../errors.js';
 import { parsePatchField } from '../patch-field.js';
+import { assertSeriesApplies } from '../series-gate.js';
 import { makeFlowProducer, queueRun } from '../submit.js';
 
 const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$', description: 'run id' }) });
@@ -60,8 +63,9 @@ function validate(body: RunRequest, app: Parameters<FastifyPluginAsync>[0]) {
   if (body.callback_url !== undefined && !webhookAllowed(body.callback_url)) {
     throw new HttpError(400, `body.callback_url: not allowed by this server (allowed prefixes: ${process.env.NOMMU_CI_WEBHOOK_ALLOW})`);
   }
-  if (app.deps.series() === null) {
-    throw new HttpError(422, 'a run tests the no-MMU and the MMU kernel, and this server has no no-MMU series (kernel-images/nommu/series)');
+  const kernel = catalog.find((k) => k.name === (body.kernel ?? catalog[0]!.name))!;
+  if (app.deps.series(kernel) === null) {
+    throw new HttpError(422, `a run tests the no-MMU and the MMU kernel, and this server has no no-MMU series for kernel "${kernel.name}" (${path.relative(REPO_DIR, kernel.seriesDir)}/series)`);
   }
   return parsePatchField(body.patch);
 }
@@ -107,7 +111,9 @@ export const runRoutes: FastifyPluginAsync = async (app) => {
     async (req, reply) => {
       const body = req.body as RunRequest;
       const parsed = validate(body, app);
-      const kernel = body.kernel ?? app.deps.catalog()[0]!.name;
+      const source = app.deps.catalog().find((k) => k.name === (body.kernel ?? app.deps.catalog()[0]!.name))!;
+      await assertSeriesApplies(app, source, app.deps.series(source)!);
+      const kernel = source.name;
       let run: RunRecord;
       try {
         run = await queueRun(

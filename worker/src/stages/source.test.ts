@@ -68,7 +68,7 @@ describe('series trees', () => {
     const dir = path.join(root, 'series');
     mkdirSync(dir);
     writeFileSync(path.join(dir, '0001-mm.patch'), diff('mm/b.c', 'beta', 'nommu-beta', ['alpha', 'gamma']));
-    const src: KernelSource = { name: `nci-test-${process.pid}`, path: tree, version: '7.2.0', available: true };
+    const src: KernelSource = { name: `nci-test-${process.pid}`, path: tree, version: '7.2.0', available: true, seriesDir: dir };
     const series: SeriesInfo = { name: 'nommu', dir, patches: ['0001-mm.patch'], hash: `t${Date.now().toString(16)}` };
     const t1 = await seriesTree(src, series);
     try {
