@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Start-up code that turns a nolibc program into a working static-pie
+ * Start-up code that turns a program with its own _start (nolibc, or
+ * -nostartfiles like the size kselftest) into a working static-pie
  * executable.  Without an MMU, programs must be position independent, and a
  * static-pie program must apply its own relative relocations before any
- * pointer in its data is used: musl's rcrt1.o and glibc do, nolibc does not.
+ * pointer in its data is used: musl's rcrt1.o and glibc do, nolibc and
+ * hand-written _start functions do not.
  * Link with -static-pie -Wl,-e,_start_pie: this relocates the program and
- * jumps to nolibc's _start with the kernel's stack untouched.
+ * jumps to its _start with the kernel's stack and %rdx (the ABI's exit
+ * function pointer) untouched.  In front of a libc's own start-up code it is
+ * harmless: applying a RELATIVE relocation again writes the same value.
  * No includes: it is compiled with nolibc's -nostdinc, whose headers have no <elf.h>.
  */
 #define DT_NULL			0
@@ -54,5 +58,9 @@ __asm__(".text\n"
 	".global _start_pie\n"
 	".type _start_pie, @function\n"
 	"_start_pie:\n"
-	"	call pie_relocate\n"	/* %rsp is 16-byte aligned at entry */
+	"	push %rdx\n"		/* %rsp is 16-byte aligned at entry, */
+	"	push %rdx\n"		/* and must be again at the call */
+	"	call pie_relocate\n"
+	"	pop %rdx\n"
+	"	pop %rdx\n"
 	"	jmp _start\n");

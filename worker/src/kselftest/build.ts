@@ -1,7 +1,8 @@
 /**
  * Builds kselftest programs statically from a job's tree, in the sandbox: plain static for the
  * MMU kernel, static-pie for the no-MMU kernel (which can only load position-independent
- * programs without a program interpreter; see LINK_FLAGS).
+ * programs without a program interpreter), with the toolchains of toolchains.ts in turn: on
+ * no-MMU musl first, then glibc for the programs musl did not build.
  *
  * A build root holds:
  *   headers/usr/include     `make ARCH=x86 O=/hdr headers` of the tree (UML runs x86_64 user code,
@@ -12,14 +13,18 @@
  *                           sandbox creates files but never writes through a link into the tree
  *   out/<target>/<test>     the programs; out/<target>/.failed/<test>.log make's output for one that
  *                           did not build
+ *   out-glibc/<target>/     the glibc fallback's own build (its objects must not mix with musl's);
+ *                           what it builds is copied into out/<target>/
+ *   tools/                  pie-start.o, the musl wrapper and specs (toolchains.ts)
  * In the sandbox: the tree read-only at /src, selftests/ over /src/tools/testing/selftests (so
- * lib.mk's top_srcdir is /src), headers at /hdr, out at /out; then per target
- *   make -k -C /src/tools/testing/selftests/<target> OUTPUT=/out/<target> CC="gcc <link flags>"
- *        USERLDFLAGS="<link flags>" KHDR_INCLUDES="-isystem /hdr/usr/include" /out/<target>/<test>...
+ * lib.mk's top_srcdir is /src), headers at /hdr, out at /out (out-glibc at /out-glibc), tools
+ * read-only at TOOLS_MOUNT; then per target and toolchain
+ *   make -k -C /src/tools/testing/selftests/<target> OUTPUT=/out/<target> CC="<toolchain's cc>"
+ *        USERLDFLAGS="<its ldflags>" KHDR_INCLUDES="-isystem /hdr/usr/include" /out/<target>/<test>...
  * (CC on the command line beats lib.mk's `CC :=`, so custom link rules that skip LDFLAGS link
- * statically too). A program that is missing afterwards is made once more alone and its first
- * error lines are its skip reason; a program that came out dynamic, or (static-pie) at a fixed
- * address, is refused the same way (unusableProgram).
+ * statically too). A program that is missing after the last toolchain is made once more alone
+ * with it, and its first error lines are its skip reason; a program that came out dynamic, or
+ * (static-pie) at a fixed address, is refused the same way (unusableProgram).
  *
  * Caching: an unpatched tree builds in a shared root under KSELFTEST_CACHE keyed by (tree, link,
  * toolchain), locked while it builds; make only rebuilds what is missing or older, and failures
@@ -28,7 +33,7 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CACHE_DIR } from '@nommu-ci/shared';
 import { abortReason, JobAborted, StageError } from '../errors.js';
@@ -36,13 +41,14 @@ import { mustRun } from '../exec.js';
 import { withLock } from '../locks.js';
 import { describeExit, runSandboxed, SANDBOX_GID, SANDBOX_UID, type Mount } from '../sandbox.js';
 import { SELFTESTS_DIR } from '@nommu-ci/shared';
+import { TOOLCHAINS, TOOLS_MOUNT, toolsDir, toolsKey, type Link, type Toolchain } from './toolchains.js';
+
+export type { Link } from './toolchains.js';
 
 export const KSELFTEST_CACHE = process.env.NOMMU_CI_KSELFTEST_CACHE ?? path.join(CACHE_DIR, 'kselftest');
 
-export type Link = 'static' | 'static-pie';
-
 /**
- * static-pie: glibc's start-up relocates the program, then applies RELRO with mprotect(), which
+ * How our own programs (init, selftest.c) link. static-pie: glibc's start-up relocates the program, then applies RELRO with mprotect(), which
  * a no-MMU kernel does not have (ENOSYS), and gives up; -z norelro leaves RELRO out.
  */
 export const LINK_FLAGS: Record<Link, string> = {
@@ -107,7 +113,8 @@ export function toolchainKey(): string {
       h.update(`no ${argv[0]}`);
     }
   }
-  h.update('static-v1');
+  h.update('static-v2');
+  h.update(toolsKey());
   return h.digest('hex').slice(0, 12);
 }
 
@@ -152,10 +159,17 @@ interface Root {
   hdr: string;
   selftests: string;
   out: string;
+  tools: string;
 }
 
 function rootOf(dir: string): Root {
-  return { dir, hdr: path.join(dir, 'headers'), selftests: path.join(dir, 'selftests'), out: path.join(dir, 'out') };
+  return { dir, hdr: path.join(dir, 'headers'), selftests: path.join(dir, 'selftests'), out: path.join(dir, 'out'), tools: path.join(dir, 'tools') };
+}
+
+/** Where a toolchain's build goes, on the host and in the sandbox: the first's is the programs' own. */
+function outOf(o: BuildTestsOptions, r: Root, tc: Toolchain): { host: string; sandbox: string } {
+  if (TOOLCHAINS[o.link][0] === tc) return { host: r.out, sandbox: '/out' };
+  return { host: path.join(r.dir, `out-${tc.libc}`), sandbox: `/out-${tc.libc}` };
 }
 
 function mounts(o: BuildTestsOptions, r: Root): Mount[] {
@@ -163,7 +177,8 @@ function mounts(o: BuildTestsOptions, r: Root): Mount[] {
     { host: o.tree, path: '/src' },
     { host: r.selftests, path: `/src/${SELFTESTS_DIR}`, rw: true },
     { host: r.hdr, path: '/hdr', rw: true },
-    { host: r.out, path: '/out', rw: true },
+    ...TOOLCHAINS[o.link].map((tc) => ({ host: outOf(o, r, tc).host, path: outOf(o, r, tc).sandbox, rw: true })),
+    { host: r.tools, path: TOOLS_MOUNT },
   ];
 }
 
@@ -192,7 +207,8 @@ async function sandboxMake(o: BuildTestsOptions, r: Root, argv: string[], name: 
 /** Makes the root's headers and selftests farm if they are missing. */
 async function prepareRoot(o: BuildTestsOptions, r: Root): Promise<void> {
   mkdirSync(r.dir, { recursive: true });
-  for (const d of [r.hdr, r.out]) {
+  await toolsDir(r.tools, o.signal);
+  for (const d of [r.hdr, ...TOOLCHAINS[o.link].map((tc) => outOf(o, r, tc).host)]) {
     mkdirSync(d, { recursive: true });
     chownSandbox(d);
   }
@@ -212,37 +228,53 @@ async function prepareRoot(o: BuildTestsOptions, r: Root): Promise<void> {
   }
 }
 
-function makeArgv(o: BuildTestsOptions, target: string, goals: string[], keepGoing: boolean): string[] {
+function makeArgv(o: BuildTestsOptions, r: Root, tc: Toolchain, target: string, tests: string[], keepGoing: boolean): string[] {
+  const out = `${outOf(o, r, tc).sandbox}/${target}`;
   return [
     'make',
     ...(keepGoing ? ['-k'] : []),
     `-j${o.jobs ?? 2}`,
     '-C',
     `/src/${SELFTESTS_DIR}/${target}`,
-    `OUTPUT=/out/${target}`,
-    `CC=gcc ${LINK_FLAGS[o.link]}`,
-    `USERLDFLAGS=${LINK_FLAGS[o.link]}`,
+    `OUTPUT=${out}`,
+    `CC=${tc.cc}`,
+    `USERLDFLAGS=${tc.ldflags}`,
     'KHDR_INCLUDES=-isystem /hdr/usr/include',
     'ARCH=x86_64',
-    ...goals,
+    ...tests.map((t) => `${out}/${t}`),
   ];
 }
 
 async function buildIn(o: BuildTestsOptions, r: Root, trusted: boolean): Promise<BuildTestsResult> {
   await prepareRoot(o, r);
+  const chains = TOOLCHAINS[o.link];
+  const last = chains[chains.length - 1]!;
   const result: BuildTestsResult = { outDirs: new Map(), built: new Map(), failed: [], root: r.dir };
   for (const sel of o.selection) {
     const out = path.join(r.out, sel.target);
     const failedDir = path.join(out, '.failed');
+    for (const tc of chains) {
+      const base = outOf(o, r, tc).host;
+      mkdirSync(path.join(base, sel.target), { recursive: true });
+      for (const d of sel.target.split('/').map((_, i, a) => path.join(base, ...a.slice(0, i + 1)))) chownSandbox(d);
+    }
     mkdirSync(failedDir, { recursive: true });
-    for (const d of [r.out, ...sel.target.split('/').map((_, i, a) => path.join(r.out, ...a.slice(0, i + 1))), failedDir]) chownSandbox(d);
+    chownSandbox(failedDir);
     result.outDirs.set(sel.target, out);
-    const have = (t: string): boolean => existsSync(path.join(out, t)) && statSync(path.join(out, t)).isFile();
+    const have = (t: string, dir = out): boolean => existsSync(path.join(dir, t)) && statSync(path.join(dir, t)).isFile();
+    const usable = (t: string, dir = out): boolean => have(t, dir) && unusableProgram(path.join(dir, t), o.link) === null;
     const known = (t: string): boolean => trusted && existsSync(path.join(failedDir, `${t}.log`));
-    const todo = sel.tests.filter((t) => !known(t));
-    if (todo.length > 0) {
-      o.log(Buffer.from(`=== nommu-ci: kselftest: building ${sel.target}: ${todo.join(' ')}\n`));
-      await sandboxMake(o, r, makeArgv(o, sel.target, todo.map((t) => `/out/${sel.target}/${t}`), true), `${o.name}-${sel.target.replace(/\//g, '_')}`);
+    const tag = sel.target.replace(/\//g, '_');
+    // Each toolchain in turn makes what the ones before it did not (see toolchains.ts).
+    let todo = sel.tests.filter((t) => !known(t));
+    for (const tc of chains) {
+      if (tc !== chains[0]) todo = todo.filter((t) => !usable(t));
+      if (todo.length === 0) break;
+      o.log(Buffer.from(`=== nommu-ci: kselftest: building ${sel.target} with ${tc.libc}: ${todo.join(' ')}\n`));
+      await sandboxMake(o, r, makeArgv(o, r, tc, sel.target, todo, true), `${o.name}-${tag}-${tc.libc}`);
+      if (tc === chains[0]) continue;
+      const dir = path.join(outOf(o, r, tc).host, sel.target);
+      for (const t of todo.filter((x) => usable(x, dir))) copyFileSync(path.join(dir, t), path.join(out, t));
     }
     const built: string[] = [];
     for (const t of sel.tests) {
@@ -256,10 +288,10 @@ async function buildIn(o: BuildTestsOptions, r: Root, trusted: boolean): Promise
       if (known(t)) text = readFileSync(logFile, 'utf8');
       else if (unusable !== null) text = `${t}: ${unusable}\n`;
       else {
-        // Alone, without -j, so the output is this program's.
-        const res = await sandboxMake(o, r, makeArgv({ ...o, jobs: 1 }, sel.target, [`/out/${sel.target}/${t}`], false), `${o.name}-${t}`, false);
+        // Alone, without -j, with the last toolchain tried, so the output is this program's.
+        const res = await sandboxMake(o, r, makeArgv({ ...o, jobs: 1 }, r, last, sel.target, [t], false), `${o.name}-${t}`, false);
         text = res.out || `make exited ${res.code} without output`;
-        if (res.code === 0 && !have(t)) text = `make succeeded but produced no /out/${sel.target}/${t} (the Makefile builds it under another name or not at all)\n${text}`;
+        if (res.code === 0 && !have(t, path.join(outOf(o, r, last).host, sel.target))) text = `make succeeded but produced no ${sel.target}/${t} (the Makefile builds it under another name or not at all)\n${text}`;
       }
       if (trusted) writeFileSync(logFile, text);
       const details = errorLines(text);
