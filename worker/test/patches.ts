@@ -49,3 +49,29 @@ export function lineOf(rel: string, needle: string): number {
   return i + 1;
 }
 
+
+/** An mbox with one patch that adds `files` (path in the tree -> text) to the tree. */
+export function newFilesPatch(files: Record<string, string>, subject: string): string {
+  const diffs: string[] = [];
+  for (const [rel, text] of Object.entries(files)) {
+    const lines = text.split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    diffs.push(`diff --git a/${rel} b/${rel}`, 'new file mode 100644', '--- /dev/null', `+++ b/${rel}`, `@@ -0,0 +1,${lines.length} @@`, ...lines.map((l) => `+${l}`));
+  }
+  return [
+    'From 2222222222222222222222222222222222222222 Mon Sep 17 00:00:00 2001',
+    'From: Test Author <test@example.org>',
+    'Date: Sun, 29 Nov 2026 00:00:00 +0000',
+    `Subject: [PATCH] ${subject}`,
+    `Message-Id: <${createHash('sha1').update(subject).digest('hex').slice(0, 12)}@example.org>`,
+    '',
+    'Test patch.',
+    '',
+    'Signed-off-by: Test Author <test@example.org>',
+    '---',
+    ...diffs,
+    '-- ',
+    '2.39.5',
+    '',
+  ].join('\n');
+}
