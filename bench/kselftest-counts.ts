@@ -52,6 +52,15 @@ interface Row {
   programs: { name: string; status: string; reason?: string }[];
 }
 
+/** A skip's reason, or for a failure its first failed case and the program's last diagnostic. */
+function why(p: TestNode): string | undefined {
+  if (p.reason) return p.reason;
+  if (p.status === 'pass') return undefined;
+  const failed = p.children.filter((c) => c.status === 'fail' || c.status === 'crash').map((c) => c.name);
+  const last = p.diagnostics.filter((d) => !/^\S+: [\d.]+ s$/.test(d)).slice(-1)[0];
+  return [failed.length > 0 ? `${failed.length} failed, first: ${failed[0]}` : '', last ?? ''].filter(Boolean).join('; ') || undefined;
+}
+
 const rows: Row[] = [];
 const t = await startTestRedis('kselftest-counts');
 try {
@@ -79,7 +88,7 @@ try {
         skip: n('skip'),
         crash: n('crash'),
         seconds: Math.round(run.ms / 1000),
-        programs: programs.map((p) => ({ name: p.name, status: p.status, ...(p.reason ? { reason: p.reason } : {}) })),
+        programs: programs.map((p) => ({ name: p.name, status: p.status, ...(why(p) ? { reason: why(p) } : {}) })),
       };
       rows.push(row);
       console.log(`${k} ${target}: ${run.record.state} in ${row.seconds} s: pass ${row.pass} fail ${row.fail} skip ${row.skip} crash ${row.crash}${run.record.message ? ` (${run.record.message})` : ''}`);
