@@ -161,7 +161,8 @@ export function readTargets(tree: string): KselftestTarget[] {
 
 /**
  * Features of a test's source that need an MMU, in the order checked; the first match is the
- * reason. Patterns are on the C source with comments left in, so they err toward "needs MMU".
+ * reason. Patterns are on the C source without its comments (a comment that names mprotect()
+ * kept a threaded test that runs on no-MMU from running) and err toward "needs MMU".
  */
 const MMU_FEATURES: [RegExp, string][] = [
   [/\bfork\s*\(/, 'calls fork()'],
@@ -196,8 +197,35 @@ export function nommuBlocker(dir: string, name: string, kind: TestKind): string 
       /* unreadable: judge by the rest */
     }
   }
-  for (const [re, why] of MMU_FEATURES) if (re.test(text)) return why;
+  const code = withoutComments(text);
+  for (const [re, why] of MMU_FEATURES) if (re.test(code)) return why;
   return null;
+}
+
+/** C source with its comments blanked; string and character literals kept (they hold paths). */
+export function withoutComments(src: string): string {
+  let out = '';
+  let i = 0;
+  while (i < src.length) {
+    const c = src[i]!;
+    const next = src[i + 1];
+    if (c === '/' && next === '*') {
+      const end = src.indexOf('*/', i + 2);
+      i = end < 0 ? src.length : end + 2;
+      out += ' ';
+    } else if (c === '/' && next === '/') {
+      while (i < src.length && src[i] !== '\n') i++;
+    } else if (c === '"' || c === "'") {
+      let j = i + 1;
+      while (j < src.length && src[j] !== c && src[j] !== '\n') j += src[j] === '\\' ? 2 : 1;
+      out += src.slice(i, j + 1);
+      i = j + 1;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
 }
 
 /** Directory names under tools/testing/selftests that hold a Makefile but are not in TARGETS. */
