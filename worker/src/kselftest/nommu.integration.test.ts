@@ -33,8 +33,8 @@ const logFile = path.join(jobDir, 'build.log');
 
 const TIMERS = ['nanosleep', 'rtcpie'];
 /**
- * On no-MMU the first two are skipped by the source heuristic (MAP_FIXED, fork), not built;
- * compaction_test runs and skips itself (no huge pages to compact), as it does on MMU UML.
+ * On no-MMU the first two are skipped by the source heuristic (MAP_FIXED, kselftest_harness.h),
+ * not built; compaction_test runs and skips itself (no huge pages to compact), as it does on MMU UML.
  */
 const MM = ['map_fixed_noreplace', 'merge', 'compaction_test'];
 
@@ -198,7 +198,7 @@ describe.skipIf(!kernel.available || !series)('user space on the no-MMU UML kern
     expect(child(top('timers'), 'nanosleep').planned).toBe(12);
     expect(top('mm').children.map((c) => [c.name, c.status, c.reason])).toEqual([
       ['map_fixed_noreplace', 'skip', 'needs an MMU: maps at fixed addresses (MAP_FIXED)'],
-      ['merge', 'skip', 'needs an MMU: calls fork()'],
+      ['merge', 'skip', 'needs an MMU: kselftest_harness.h forks for every test'],
       ['compaction_test', 'skip', 'Prerequisites unsatisfied'],
     ]);
     expect(prepared.skipped.map((s) => s.name)).toEqual(['mm:map_fixed_noreplace', 'mm:merge']);
