@@ -11,3 +11,4 @@ export * from './mbox.js';
 export * from './runs/index.js';
 export * from './kselftest.js';
 export * from './kselftest-targets.js';
+export * from './kunit/index.js';
