@@ -49,7 +49,7 @@ export interface KunitJsonMeta {
 }
 
 /** kunit_parser's bubble_up_test_results for one test; returns its counts. */
-function groupOf(t: TestNode, common: Record<string, unknown>, isParent: boolean): { group: JsonGroup; counts: Counts; status: TestStatus } {
+function groupOf(t: TestNode, common: Record<string, unknown>, isParent: boolean, isMain = false): { group: JsonGroup; counts: Counts; status: TestStatus } {
   const counts = zero();
   const sub_groups: JsonGroup[] = [];
   const test_cases: JsonGroup['test_cases'] = [];
@@ -72,10 +72,12 @@ function groupOf(t: TestNode, common: Record<string, unknown>, isParent: boolean
     counts.errors++;
   }
   let status = t.status;
-  // A test cut short by a crash lost its own result line.
-  if (t.status === 'crash' && isParent) counts.errors++;
-  if (isParent && t.children.length === 0 && missing === 0 && (t.status === 'crash' || t.status === 'pass')) counts.errors++; // "0 tests run!"
-  if (total(counts) === 0) addStatus(counts, status);
+  // A test cut short by a crash lost its own result line ("missing subtest result line!").
+  if (t.status === 'crash' && isParent && !isMain) counts.errors++;
+  // "0 tests run!": the test becomes NO_TESTS, which counts as nothing.
+  const noTests = (isParent || isMain) && t.children.length === 0 && missing === 0 && (t.status === 'crash' || t.status === 'pass');
+  if (noTests) counts.errors++;
+  if (total(counts) === 0 && !noTests) addStatus(counts, status);
   else if (counts.crashed > 0) status = 'crash';
   if (t.status === 'fail' && counts.crashed === 0 && counts.failed === 0 && counts.passed > 0) counts.failed++;
   const group: JsonGroup = { name: t.name, sub_groups, test_cases, misc: { tests: total(counts), ...counts }, ...common };
@@ -108,7 +110,7 @@ export function kunitJson(tests: readonly TestNode[], planned: number | null, me
     git_branch: 'kselftest',
   };
   const main: TestNode = { name: 'main', status: 'pass', diagnostics: [], children: [...tests], ...(planned !== null ? { planned } : {}) };
-  const { group } = groupOf(main, common, false);
+  const { group } = groupOf(main, common, false, true);
   group.name = 'KUnit Test Group';
   return group;
 }
