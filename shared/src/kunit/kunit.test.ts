@@ -14,7 +14,7 @@ import { REPO_DIR, SOURCES_DIR } from '../paths.js';
 import { kunitJson, junitXml } from './formats.js';
 import { globMatch, globsFor } from './globs.js';
 import { parseListing } from './list.js';
-import { planShards } from './plan.js';
+import { planShards, type TimeMode } from './plan.js';
 import { numbered, SuiteSplitter, type SuiteBlock } from './suites.js';
 
 const FIXTURES = path.join(REPO_DIR, 'shared/fixtures/ktap');
@@ -56,7 +56,7 @@ describe('suite globs', () => {
 });
 
 describe('shard plan', () => {
-  const modeOf = (s: string) => (s === 'printk-ringbuffer' ? 'real' : 'time-travel') as const;
+  const modeOf = (s: string): TimeMode => (s === 'printk-ringbuffer' ? 'real' : 'time-travel');
 
   it('runs every listed suite exactly once, each boot in one time mode, the longest suite alone', () => {
     for (const shards of [1, 2, 3, 8]) {
