@@ -141,7 +141,9 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
         querystring: Type.Object(
           {
             format: Type.Optional(
-              Type.Union([Type.Literal('tree'), Type.Literal('kunit-json'), Type.Literal('junit')], {
+              Type.Unsafe<'tree' | 'kunit-json' | 'junit'>({
+                type: 'string',
+                enum: ['tree', 'kunit-json', 'junit'],
                 description: 'tree (default): our test tree; kunit-json: what kunit.py run --json writes; junit: JUnit XML for Jenkins/GitLab',
               }),
             ),
