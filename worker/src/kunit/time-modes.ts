@@ -15,20 +15,28 @@ import { KERNEL_IMAGES_DIR, type TimeMode } from '@nommu-ci/shared';
 export const TIME_MODES_FILE = path.join(KERNEL_IMAGES_DIR, 'kunit-time-modes.json');
 
 export interface SuiteMeasurement {
-  mode: TimeMode;
-  /** Wall time of the suite in each mode (ms); null where it did not end. */
+  /** Which kernel: `mmu` or `nommu`, and the config it was built with. */
+  kernel: string;
+  config: string;
+  /** Wall time of the suite alone in a kernel, in each mode (ms). */
   real_ms: number | null;
   time_travel_ms: number | null;
-  /** Same statuses, test by test, in both modes. */
+  /** Same statuses, test by test, in both modes; false when one mode did not end. */
   same_results: boolean;
+  measured_at: string;
+}
+
+export interface SuiteDecision {
+  mode: TimeMode;
   why: string;
+  measurements: SuiteMeasurement[];
 }
 
 export interface TimeModes {
+  /** Kernel source version the measurements are of. */
   kernel: string;
-  measured_at: string;
   command: string;
-  suites: Record<string, SuiteMeasurement>;
+  suites: Record<string, SuiteDecision>;
 }
 
 let cached: TimeModes | null = null;
@@ -39,7 +47,7 @@ export function loadTimeModes(file = TIME_MODES_FILE): TimeModes {
   try {
     data = JSON.parse(readFileSync(file, 'utf8')) as TimeModes;
   } catch {
-    data = { kernel: '', measured_at: '', command: '', suites: {} };
+    data = { kernel: '', command: '', suites: {} };
   }
   if (file === TIME_MODES_FILE) cached = data;
   return data;
