@@ -41,7 +41,7 @@ import { affectsConfig, configure, readDotConfig, TIME_TRAVEL_OPTION, type DotCo
 import { planKind } from './kinds.js';
 import { bootAll, type BootPlan } from './stages/boots.js';
 import { runKunit, runsSerially } from './kunit/job.js';
-import { BuildCounter, expectedObjects, ProgressReporter, recordObjects } from './progress.js';
+import { BuildCounter, expectedObjects, ProgressReporter, recordObjects, SuiteCounter } from './progress.js';
 import { applyPatches, checkPatch, splitPatches } from './stages/patch.js';
 import { makeView, prepareSpare, pickKernel, seriesLabel, seriesTree } from './stages/source.js';
 
@@ -343,13 +343,23 @@ class JobRun {
         signal: sig,
         deadline: this.deadline,
         name: `${this.id}-boot${n > 1 ? `-${n}` : ''}`,
-        sink: { appendTap, event: (e) => this.event(e) },
+        sink: {
+          appendTap: (lines) => {
+            suites.tap(lines);
+            return appendTap(lines);
+          },
+          event: (e) => {
+            suites.event(e);
+            return this.event(e);
+          },
+        },
         onKtap: () => {
           if (n === 1) running = this.enter('test', 'running');
         },
       });
     const kunit = request.kind === 'kunit' && !runsSerially(request) ? request : null;
     const progress = (done: number, total: number): void => this.progress({ stage: 'test', done, total, unit: 'suites' });
+    const suites = new SuiteCounter(progress);
     const { tests, summary, notes, last: outcome, info: howRun } = kunit
       ? await runKunit({
           request: kunit,

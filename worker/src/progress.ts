@@ -4,7 +4,7 @@
  * finished of those planned. Written at most once a second, and once more at the end.
  */
 import type { Redis } from 'ioredis';
-import type { Progress } from '@nommu-ci/shared';
+import type { JobEvent, Progress } from '@nommu-ci/shared';
 
 const INTERVAL_MS = 1000;
 
@@ -70,4 +70,29 @@ export async function expectedObjects(redis: Redis, fragmentHash: string): Promi
 
 export async function recordObjects(redis: Redis, fragmentHash: string, n: number): Promise<void> {
   if (n > 0) await redis.set(objectsKey(fragmentHash), String(n), 'EX', 180 * 24 * 3600);
+}
+
+/** A serial run's suites done, of the top-level plan (`1..N`) the kernel printed. */
+export class SuiteCounter {
+  private total: number | null = null;
+  private done = 0;
+
+  constructor(private readonly report: (done: number, total: number) => void) {}
+
+  tap(lines: readonly string[]): void {
+    if (this.total !== null) return;
+    for (const l of lines) {
+      const m = /^1\.\.([0-9]+)$/.exec(l);
+      if (m) {
+        this.total = Number(m[1]);
+        this.report(this.done, this.total);
+        return;
+      }
+    }
+  }
+
+  event(e: JobEvent): void {
+    if (e.type !== 'test' || e.path.length !== 1 || this.total === null) return;
+    this.report(++this.done, this.total);
+  }
 }
