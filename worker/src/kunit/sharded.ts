@@ -12,7 +12,6 @@
  * instance, so one crash costs no other suite's results.
  */
 import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
-import path from 'node:path';
 import {
   globMatch,
   globsFor,
@@ -167,7 +166,8 @@ export async function runSharded(o: ShardedOptions): Promise<ShardedOutcome> {
   let boots = 0;
   const consoles: string[] = [];
   const runShard = async (k: number, queue: Work[]): Promise<void> => {
-    const consoleFile = path.join(o.tmpDir, `console.shard-${k}.log`);
+    // Next to console.log, outside the sandbox's /tmp: no kernel can write another's console.
+    const consoleFile = `${o.consoleLog}.shard-${k + 1}`;
     consoles.push(consoleFile);
     while (queue.length > 0) {
       throwIfAborted(o.signal);
