@@ -87,7 +87,11 @@ data.suites = Object.fromEntries(Object.entries(data.suites).sort(([a], [b]) => 
 writeFileSync(out, JSON.stringify(data, null, 2) + '\n');
 const tt_ = Object.values(data.suites).filter((s) => s.mode === 'time-travel').length;
 console.log(`${out}: ${Object.keys(data.suites).length} suites, ${tt_} time-travel`);
-for (const [name, d] of Object.entries(data.suites)) if (d.mode === 'real') console.log(`  real: ${name}: ${d.why}`);
+console.log('\n| suite | mode | real time (ms) | time-travel (ms) | why |\n| --- | --- | ---: | ---: | --- |');
+for (const [name, d] of Object.entries(data.suites)) {
+  const cell = (f: (m: SuiteMeasurement) => number | null) => d.measurements.map((m) => `${m.kernel}: ${f(m) ?? 'did not end'}`).join(', ');
+  console.log(`| ${name} | ${d.mode} | ${cell((m) => m.real_ms)} | ${cell((m) => m.time_travel_ms)} | ${d.why} |`);
+}
 
 function decide(ms: SuiteMeasurement[]): SuiteDecision {
   const differ = ms.find((m) => !m.same_results);
