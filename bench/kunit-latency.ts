@@ -28,7 +28,7 @@ const SOURCE = path.join(CACHE_DIR, 'src/linux-source-7.2');
 const TEST_FILE = 'lib/tests/list-test.c';
 const KUNITCONFIG = values.small ? 'CONFIG_KUNIT=y\nCONFIG_LIST_KUNIT_TEST=y\nCONFIG_RATELIMIT_KUNIT_TEST=y\n' : undefined;
 const KERNELS = (values.kernels ?? 'mmu,nommu').split(',') as ('mmu' | 'nommu')[];
-const SHARDS = values.shards ? Number(values.shards) : undefined;
+const SHARDS = Number(values.shards ?? execFileSync('nproc').toString().trim());
 const root = path.join(CACHE_DIR, 'bench', String(Date.now()));
 
 /** A one-line change: a different message in one KUNIT_EXPECT of the list test. */
@@ -131,9 +131,9 @@ async function main(): Promise<void> {
   try {
     for (const k of KERNELS) {
       const job = { kind: 'kunit', mmu: k === 'mmu', ...(KUNITCONFIG ? { kunitconfig: KUNITCONFIG } : {}), timeout_s: 3600 };
-      rows.push([`${k}: service cold (sharded)`, await serviceJob(base, { ...job, ...(SHARDS ? { shards: SHARDS } : {}) })]);
+      rows.push([`${k}: service cold, sharded (shards ${SHARDS})`, await serviceJob(base, { ...job, shards: SHARDS })]);
       rows.push([`${k}: service warm, serial (shards 1)`, await serviceJob(base, { ...job, patch, shards: 1 })]);
-      rows.push([`${k}: service warm, sharded${SHARDS ? ` (shards ${SHARDS})` : ''}`, await serviceJob(base, { ...job, patch, ...(SHARDS ? { shards: SHARDS } : {}) })]);
+      rows.push([`${k}: service warm, sharded (shards ${SHARDS})`, await serviceJob(base, { ...job, patch, shards: SHARDS })]);
     }
   } finally {
     svc.kill('SIGTERM');

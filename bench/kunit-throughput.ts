@@ -6,7 +6,8 @@
  *   npx tsx bench/kunit-throughput.ts [--runs 6] [--small] [--before]
  *
  * `--before` measures the service as it was: base jobs run in full (`fresh_base`) and every job in
- * one kernel (NOMMU_CI_KUNIT_SHARDS=1). Without it: base results reused, suites sharded. Uses the
+ * one kernel (NOMMU_CI_KUNIT_SHARDS=1). Without it: base results reused, suites sharded over the
+ * machine's cores (NOMMU_CI_KUNIT_SHARDS=nproc). Uses the
  * machine's cache (NOMMU_CI_CACHE): warm the bases first (one run) so the figure is the steady
  * state; a private redis-server, API and one worker, as `npm start` runs them.
  */
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
     NOMMU_CI_REDIS_PORT: String(await freePort()),
     NOMMU_CI_QUEUE: `bench-${process.pid}`,
     LOG_LEVEL: 'warn',
-    ...(values.before ? { NOMMU_CI_KUNIT_SHARDS: '1' } : {}),
+    NOMMU_CI_KUNIT_SHARDS: values.before ? '1' : execFileSync('nproc').toString().trim(),
   };
   const svc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_DIR, 'infra/start.ts')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;

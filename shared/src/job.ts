@@ -44,7 +44,7 @@ export const kunitRunOptions = {
   ),
   list_only: Type.Optional(Type.Boolean({ description: 'list the tests the config would run (suite.test per KTAP line), without running them (kunit.py --list_tests)' })),
   shards: Type.Optional(
-    Type.Integer({ minimum: 1, maximum: 16, description: 'kernels run side by side, suites split between them; 1 is one kernel running every suite in turn; default: the worker\'s cores' }),
+    Type.Integer({ minimum: 1, maximum: 16, description: 'kernels run side by side, suites split between them; 1 is one kernel running every suite in turn; default: the worker\'s NOMMU_CI_KUNIT_SHARDS' }),
   ),
   reuse_base_result: Type.Optional(
     Type.Boolean({ description: 'an unpatched job may take the suites that passed in an earlier identical job instead of running them again (runs set it for their base jobs)' }),

@@ -37,7 +37,7 @@ afterAll(async () => {
 });
 
 const runJob = (request: Omit<KunitJobRequest, 'kind'>): Promise<Run> =>
-  runJobOn(t, { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SHARD_KUNITCONFIG, ...request }, { timeoutMs: 1_500_000 });
+  runJobOn(t, { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SHARD_KUNITCONFIG, ...request }, { timeoutMs: 3_600_000 });
 
 /** What "the same result" means: suites, order, tests, statuses (diagnostics hold addresses and timings). */
 type Shape = { name: string; status: string; planned?: number; children: Shape[] };
@@ -112,7 +112,7 @@ describe.sequential('sharded KUnit runs (real redis-server, real UML, sandboxed)
         const progress = two.events.filter((e) => e.type === 'progress' && e.stage === 'test');
         expect(progress.at(-1)).toMatchObject({ done: a.length, total: a.length, unit: 'suites' });
       },
-      3_000_000,
+      7_500_000,
     );
   }
 
@@ -139,7 +139,7 @@ describe.sequential('sharded KUnit runs (real redis-server, real UML, sandboxed)
       expect(tap).toContain(`1..${want.length}`);
       expect(tap.some((l) => /^not ok \d+ list-kunit-test$/.test(l))).toBe(true);
     },
-    1_500_000,
+    3_600_000,
   );
 
   it(
@@ -168,7 +168,7 @@ describe.sequential('sharded KUnit runs (real redis-server, real UML, sandboxed)
       expect(shape(i)).toEqual(shape(want.filter((s) => globMatch('*list*', s.name))));
       expect(isolated.record.message).toMatch(new RegExp(`in ${i.length} boots`));
     },
-    1_500_000,
+    3_600_000,
   );
 
   it(
@@ -182,6 +182,6 @@ describe.sequential('sharded KUnit runs (real redis-server, real UML, sandboxed)
       expect(shape(await results(reused))).toEqual(shape(want));
       expect(parseKtap(await tapLines(t, reused.id)).complete).toBe(true);
     },
-    1_500_000,
+    3_600_000,
   );
 });

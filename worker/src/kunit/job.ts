@@ -5,7 +5,6 @@
  * a base result measured before (reuse.ts). Chooses, and keeps what later jobs learn from:
  * per-suite durations and base results.
  */
-import os from 'node:os';
 import type { Redis } from 'ioredis';
 import { summarize, type JobEvent, type KunitJobRequest, type ListedSuite, type TestNode } from '@nommu-ci/shared';
 import type { BootsOutcome } from '../stages/boots.js';
@@ -16,8 +15,13 @@ import { baseKey, reusableSuites, storeBase } from './reuse.js';
 import { listSuites, runSharded, type KunitSelection } from './sharded.js';
 import { timeModeOf } from './time-modes.js';
 
-/** Kernels a KUnit job runs side by side unless it says otherwise: the cores this worker may use. */
-export const KUNIT_SHARDS = Number(process.env.NOMMU_CI_KUNIT_SHARDS ?? os.availableParallelism());
+/**
+ * Kernels a KUnit job runs side by side unless it sets `shards`: set it to the cores this worker
+ * may use (nproc). The default stays 1 (one kernel, as kunit.py runs) until the sharded runner has
+ * been through worker/test/shards.test.ts on a quiet machine: it was written on one where no kernel
+ * build finished.
+ */
+export const KUNIT_SHARDS = Number(process.env.NOMMU_CI_KUNIT_SHARDS ?? 1);
 
 export function selectionOf(r: KunitJobRequest): KunitSelection {
   return { filterGlob: r.filter_glob, filter: r.filter, filterAction: r.filter_action };
