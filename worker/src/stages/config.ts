@@ -100,6 +100,11 @@ export function missingOptions(requested: ReadonlyMap<string, KconfigValue>, act
   return out;
 }
 
+/** The fragment's options that must survive olddefconfig (all but its wishes). */
+export function requiredOptions(f: Fragment): Map<string, KconfigValue> {
+  return new Map([...f.options].filter(([k]) => !f.wishes?.has(k)));
+}
+
 export type ConfigureOptions = Omit<KmakeOptions, 'targets'> & { fragment: Fragment };
 
 /** Writes the fragment as .config, runs olddefconfig in the sandbox and validates the result. */
@@ -113,8 +118,7 @@ export async function configure(o: ConfigureOptions): Promise<DotConfig> {
     throw new StageError('config', `make olddefconfig failed (${describeExit(r.result)}):\n${r.tail}`);
   }
   const result = readDotConfig(dot);
-  const required = new Map([...o.fragment.options].filter(([k]) => !o.fragment.wishes?.has(k)));
-  const missing = missingOptions(required, result.options);
+  const missing = missingOptions(requiredOptions(o.fragment), result.options);
   if (missing.length > 0) {
     throw new StageError(
       'config',
