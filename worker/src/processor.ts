@@ -442,6 +442,8 @@ class JobRun {
 
   private async finish(final: boolean): Promise<void> {
     const { store } = this.deps;
+    // A progress write still pending (a job that failed mid-build) goes before the streams end.
+    await this.flushProgress();
     if (this.configText !== null) writeFileSync(this.logs.config, this.configText);
     else if (this.configFile && existsSync(this.configFile)) writeFileSync(this.logs.config, readFileSync(this.configFile));
     for (const [name, file] of Object.entries(this.logs) as [ArtifactName, string][]) {
