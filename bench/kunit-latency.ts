@@ -1,25 +1,34 @@
 /**
- * Benchmark (run by hand): time from POST to the first KTAP line and to the final result, cold
- * and warm, next to `kunit.py run` on the same config, in one run.
+ * Benchmark (run by hand): time from POST to the first KTAP line and to the final result, next
+ * to `kunit.py run` on the same config, in one run, side by side:
  *
- *   npx tsx bench/kunit-latency.ts [--small] [--nommu] [--skip-kunit-py]
+ *   npx tsx bench/kunit-latency.ts [--small] [--kernels mmu,nommu] [--shards N] [--skip-kunit-py]
  *
- * Cold: an empty cache root (build directories and ccache) for the service, an empty build
- * directory for kunit.py. Warm: the same job again after a one-line change to a test file
- * (lib/tests/list-test.c) — a patch job for the service, an edit of the tree for kunit.py.
- * The service runs as `npm start` does (private redis-server, API, one worker process).
+ * Per kernel (MMU, and no-MMU with our series applied): the service cold (an empty cache root:
+ * no build directories, no ccache; the job runs sharded), then the same config with a one-line
+ * change to a test file (lib/tests/list-test.c) as a patch job, serial (`shards: 1`, one kernel
+ * running every suite in turn, as kunit.py does) and sharded (`shards: N`, default the worker's
+ * cores). kunit.py cold (an empty build directory) and after the same edit in its tree; for
+ * no-MMU, kunit.py runs on the series-applied tree with CONFIG_MMU=n. The service runs as
+ * `npm start` runs it (private redis-server, API, one worker process). Prints `uptime` before and
+ * after: on a shared machine, say how loaded it was.
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CACHE_DIR, REPO_DIR } from '@nommu-ci/shared';
+import { CACHE_DIR, loadCatalog, loadSeries, REPO_DIR } from '@nommu-ci/shared';
 import { freePort } from '@nommu-ci/shared/redis-server';
+import { seriesTree } from '../worker/src/stages/source.js';
 
-const { values } = parseArgs({ options: { small: { type: 'boolean' }, nommu: { type: 'boolean' }, 'skip-kunit-py': { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: { small: { type: 'boolean' }, kernels: { type: 'string' }, shards: { type: 'string' }, 'skip-kunit-py': { type: 'boolean' } },
+});
 const SOURCE = path.join(CACHE_DIR, 'src/linux-source-7.2');
 const TEST_FILE = 'lib/tests/list-test.c';
-const KUNITCONFIG = values.small ? 'CONFIG_KUNIT=y\nCONFIG_LIST_KUNIT_TEST=y\n' : undefined;
+const KUNITCONFIG = values.small ? 'CONFIG_KUNIT=y\nCONFIG_LIST_KUNIT_TEST=y\nCONFIG_RATELIMIT_KUNIT_TEST=y\n' : undefined;
+const KERNELS = (values.kernels ?? 'mmu,nommu').split(',') as ('mmu' | 'nommu')[];
+const SHARDS = Number(values.shards ?? execFileSync('nproc').toString().trim());
 const root = path.join(CACHE_DIR, 'bench', String(Date.now()));
 
 /** A one-line change: a different message in one KUNIT_EXPECT of the list test. */
@@ -69,20 +78,25 @@ async function serviceJob(base: string, body: object): Promise<Timing> {
     timings: { stages: Record<string, number> };
   };
   const st = Object.entries(rec.timings.stages).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}s`).join(', ');
-  return { firstKtapS: (first - t0) / 1000, totalS: (total - t0) / 1000, detail: `${rec.state}${rec.state === 'passed' ? '' : ` at ${rec.stage}: ${rec.message}`}; ${JSON.stringify(rec.summary)}; ${st}` };
+  const s = rec.summary;
+  return {
+    firstKtapS: (first - t0) / 1000,
+    totalS: (total - t0) / 1000,
+    detail: `${rec.state}${rec.state === 'passed' ? '' : ` at ${rec.stage}`}: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped, ${s.crashed} crashed; ${st}; ${rec.message ?? ''}`,
+  };
 }
 
-async function kunitPy(tree: string, buildDir: string): Promise<Timing> {
-  const args = ['tools/testing/kunit/kunit.py', 'run', `--build_dir=${buildDir}`, '--jobs=2', '--raw_output=all'];
+async function kunitPy(tree: string, buildDir: string, nommu: boolean): Promise<Timing> {
+  const args = ['tools/testing/kunit/kunit.py', 'run', `--build_dir=${buildDir}`, `--jobs=${execFileSync('nproc').toString().trim()}`];
   if (KUNITCONFIG) {
     writeFileSync(path.join(root, 'kunitconfig'), KUNITCONFIG);
     args.push(`--kunitconfig=${path.join(root, 'kunitconfig')}`);
   }
-  if (values.nommu) args.push('--kconfig_add', 'CONFIG_MMU=n');
+  if (nommu) args.push('--kconfig_add', 'CONFIG_MMU=n');
   const t0 = Date.now();
   let first = 0;
   let out = '';
-  const p = spawn('python3', args, { cwd: tree });
+  const p = spawn('python3', [...args, '--raw_output=all'], { cwd: tree });
   p.stdout.on('data', (d: Buffer) => {
     out += d.toString();
     if (!first && /^\s*K?TAP version/m.test(out)) first = Date.now();
@@ -90,11 +104,13 @@ async function kunitPy(tree: string, buildDir: string): Promise<Timing> {
   p.stderr.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise((r) => p.once('exit', r));
   const total = Date.now();
-  const elapsed = /Elapsed time: .*/.exec(out)?.[0] ?? `exit ${p.exitCode}`;
-  return { firstKtapS: (first - t0) / 1000, totalS: (total - t0) / 1000, detail: elapsed };
+  const counts = execFileSync('python3', [path.join(REPO_DIR, 'shared/fixtures/ktap/kunit-tool-counts.py'), tree, '/dev/stdin'], { input: out }).toString();
+  const c = (JSON.parse(counts) as Record<string, Record<string, number | string>>)['/dev/stdin']!;
+  return { firstKtapS: (first - t0) / 1000, totalS: (total - t0) / 1000, detail: `${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped, ${c.crashed} crashed; exit ${p.exitCode}` };
 }
 
 async function main(): Promise<void> {
+  console.log(`uptime before: ${execFileSync('uptime').toString().trim()}`);
   mkdirSync(path.join(root, 'cache/src'), { recursive: true });
   symlinkSync(SOURCE, path.join(root, 'cache/src/linux-source-7.2'));
   cpSync(SOURCE + '.version', path.join(root, 'cache/src/linux-source-7.2.version'));
@@ -110,27 +126,36 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  const job = { kind: 'kunit', mmu: !values.nommu, ...(KUNITCONFIG ? { kunitconfig: KUNITCONFIG } : {}), timeout_s: 3600 };
   const rows: [string, Timing][] = [];
+  const patch = patchFor();
   try {
-    rows.push(['service cold', await serviceJob(base, job)]);
-    rows.push(['service warm (one-line patch)', await serviceJob(base, { ...job, patch: patchFor() })]);
+    for (const k of KERNELS) {
+      const job = { kind: 'kunit', mmu: k === 'mmu', ...(KUNITCONFIG ? { kunitconfig: KUNITCONFIG } : {}), timeout_s: 3600 };
+      rows.push([`${k}: service cold, sharded (shards ${SHARDS})`, await serviceJob(base, { ...job, shards: SHARDS })]);
+      rows.push([`${k}: service warm, serial (shards 1)`, await serviceJob(base, { ...job, patch, shards: 1 })]);
+      rows.push([`${k}: service warm, sharded (shards ${SHARDS})`, await serviceJob(base, { ...job, patch, shards: SHARDS })]);
+    }
   } finally {
     svc.kill('SIGTERM');
     await new Promise((r) => svc.once('exit', r));
   }
   if (!values['skip-kunit-py']) {
-    const tree = path.join(root, 'kunit-tree');
-    execFileSync('cp', ['-al', SOURCE, tree]);
-    if (values.nommu) throw new Error('--nommu with kunit.py needs the series applied to the tree: use kernel-images/bin/try-nommu');
-    rows.push(['kunit.py cold', await kunitPy(tree, path.join(root, 'kunit-build'))]);
-    const f = path.join(tree, TEST_FILE);
-    const text = oneLineChange(readFileSync(f, 'utf8'));
-    unlinkSync(f); // a hardlink to the pristine tree: replace, never write through
-    writeFileSync(f, text);
-    rows.push(['kunit.py warm (one-line edit)', await kunitPy(tree, path.join(root, 'kunit-build'))]);
+    for (const k of KERNELS) {
+      const tree = path.join(root, `kunit-tree-${k}`);
+      const kernel = loadCatalog()[0]!;
+      const from = k === 'mmu' ? SOURCE : await seriesTree(kernel, loadSeries()!);
+      execFileSync('cp', ['-al', from, tree]);
+      const buildDir = path.join(root, `kunit-build-${k}`);
+      rows.push([`${k}: kunit.py cold`, await kunitPy(tree, buildDir, k === 'nommu')]);
+      const f = path.join(tree, TEST_FILE);
+      const text = oneLineChange(readFileSync(f, 'utf8'));
+      unlinkSync(f); // a hardlink to the pristine tree: replace, never write through
+      writeFileSync(f, text);
+      rows.push([`${k}: kunit.py warm (one-line edit)`, await kunitPy(tree, buildDir, k === 'nommu')]);
+    }
   }
-  console.log(`\nconfig: ${values.small ? 'CONFIG_LIST_KUNIT_TEST only' : "the tree's default KUnit config"}; ${values.nommu ? 'no-MMU' : 'MMU'}; ${execFileSync('nproc').toString().trim()} cores`);
+  console.log(`\nconfig: ${values.small ? 'list and ratelimit tests only' : "the tree's default KUnit config"}; ${execFileSync('nproc').toString().trim()} cores`);
+  console.log(`uptime after: ${execFileSync('uptime').toString().trim()}`);
   console.log('| run | first KTAP line (s) | final result (s) | detail |\n| --- | --- | --- | --- |');
   for (const [name, t] of rows) console.log(`| ${name} | ${t.firstKtapS.toFixed(1)} | ${t.totalS.toFixed(1)} | ${t.detail} |`);
   if (existsSync(root)) rmSync(root, { recursive: true, force: true });

@@ -14,9 +14,12 @@ const USAGE = `usage:
   nommu-ci submit [--follow] [--no-mmu|--mmu] [--kernel NAME] [--patch FILE]
                   [--kunitconfig FILE] [--kconfig-add CONFIG_X=y ...] [--filter GLOB]
                   [--selftest NAME ...] [--kselftest TARGET ... [--ktest TARGET:NAME ...]]
-                  [--timeout SECONDS]
+                  [--timeout SECONDS] [--shards N] [--run-isolated suite|test]
+                  [--attr-filter EXPR [--filter-action skip]] [--list-tests]
+                  [--results tree|kunit-json|junit]   (with --follow: print them at the end)
   nommu-ci follow ID      stream KTAP and progress until the job ends
   nommu-ci status ID      print the job as JSON
+  nommu-ci results ID [--results tree|kunit-json|junit]   (kunit.py --json document, JUnit XML)
   nommu-ci cancel ID
   nommu-ci kernels
   nommu-ci run ...         a series against its base on both kernels (nommu-ci run --help)
@@ -48,21 +51,44 @@ function buildRequest(v: Record<string, string | boolean | string[] | undefined>
     ...common,
     ...(v.kunitconfig ? { kunitconfig: readFileSync(v.kunitconfig as string, 'utf8') } : {}),
     ...(v.filter ? { filter_glob: v.filter as string } : {}),
+    ...(v['attr-filter'] ? { filter: v['attr-filter'] as string } : {}),
+    ...(v['filter-action'] ? { filter_action: v['filter-action'] as 'skip' } : {}),
+    ...(v['run-isolated'] ? { isolate: v['run-isolated'] as 'suite' | 'test' } : {}),
+    ...(v['list-tests'] ? { list_only: true } : {}),
+    ...(v.shards ? { shards: Number(v.shards) } : {}),
   };
 }
 
-/** KTAP to stdout as it arrives; state changes and a running count to stderr. */
-async function follow(client: Client, id: string): Promise<number> {
+function resultsFormat(f: string): 'tree' | 'kunit-json' | 'junit' {
+  if (f === 'tree' || f === 'kunit-json' || f === 'junit') return f;
+  throw new ApiError(400, `--results: "${f}" is not one of tree, kunit-json, junit`);
+}
+
+/** KTAP to stdout as it arrives (unless the results are printed instead); state changes, progress and a running count to stderr. */
+async function follow(client: Client, id: string, quiet = false): Promise<number> {
   const started = Date.now();
   const elapsed = () => `${Math.round((Date.now() - started) / 1000)}s`;
   const counts = { pass: 0, fail: 0, skip: 0, crash: 0 };
   const tty = process.stderr.isTTY;
   const tap = (async () => {
-    for await (const chunk of client.tap(id)) process.stdout.write(chunk);
+    for await (const chunk of client.tap(id)) if (!quiet) process.stdout.write(chunk);
   })();
   for await (const e of client.events(id)) {
-    const data = JSON.parse(e.data) as { type?: string; state?: string; stage?: string | null; message?: string | null; status?: keyof typeof counts };
-    if (e.event === 'state') {
+    const data = JSON.parse(e.data) as {
+      type?: string;
+      state?: string;
+      stage?: string | null;
+      message?: string | null;
+      status?: keyof typeof counts;
+      done?: number;
+      total?: number | null;
+      unit?: string;
+    };
+    if (e.event === 'progress') {
+      const line = progressLine(data as { stage: string; done: number; total: number | null; unit: string });
+      if (tty) process.stderr.write(`\r\x1b[K[${elapsed()}] ${line}`);
+      else if (data.total !== null && data.done === data.total) process.stderr.write(`nommu-ci: ${line}\n`);
+    } else if (e.event === 'state') {
       process.stderr.write(`${tty ? '\r\x1b[K' : ''}nommu-ci: ${data.state}${data.stage ? ` (${data.stage})` : ''} after ${elapsed()}${data.message ? `: ${data.message}` : ''}\n`);
     } else if (e.event === 'test' && data.status) {
       counts[data.status]++;
@@ -79,6 +105,15 @@ async function follow(client: Client, id: string): Promise<number> {
       (rec.message && rec.state !== 'passed' ? `nommu-ci: ${rec.message}\n` : ''),
   );
   return exitCodeFor(rec);
+}
+
+/** "build: 1234/5678 objects (21%)", "test: 12/78 suites (15%)". */
+export function progressLine(p: { stage: string; done: number; total: number | null; unit: string }): string {
+  if (p.total === null || p.total === 0) return `${p.stage}: ${p.done} ${p.unit}`;
+  const pct = Math.min(100, Math.floor((100 * p.done) / p.total));
+  const width = 20;
+  const bar = '#'.repeat(Math.round((width * pct) / 100)).padEnd(width, '.');
+  return `${p.stage}: [${bar}] ${p.done}/${p.total} ${p.unit} (${pct}%)`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -103,6 +138,12 @@ export async function main(argv: string[]): Promise<number> {
       kselftest: { type: 'string', multiple: true },
       ktest: { type: 'string', multiple: true },
       timeout: { type: 'string' },
+      shards: { type: 'string' },
+      'run-isolated': { type: 'string' },
+      'attr-filter': { type: 'string' },
+      'filter-action': { type: 'string' },
+      'list-tests': { type: 'boolean' },
+      results: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -122,10 +163,15 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(values.follow ? '' : id + '\n');
       if (values.follow) {
         process.stderr.write(`nommu-ci: job ${id} queued\n`);
-        return follow(client, id);
+        const code = await follow(client, id, !!values.results);
+        if (values.results) process.stdout.write((await client.results(id, resultsFormat(values.results))).replace(/\n?$/, '\n'));
+        return code;
       }
       return 0;
     }
+    case 'results':
+      process.stdout.write((await client.results(needId(), resultsFormat(values.results ?? 'tree'))).replace(/\n?$/, '\n'));
+      return 0;
     case 'follow':
       return follow(client, needId());
     case 'status':

@@ -14,3 +14,4 @@ export * from './kselftest.js';
 export * from './kselftest-targets.js';
 export * from './fair.js';
 export * from './series-apply.js';
+export * from './kunit/index.js';

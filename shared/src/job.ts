@@ -29,12 +29,35 @@ const common = {
   timeout_s: Type.Optional(Type.Integer({ minimum: 30, maximum: 14400, description: 'whole-job timeout in seconds' })),
 };
 
+/** kunit.py's attribute filter (--filter): `attr op value` terms, comma-separated; quoted on the command line by us. */
+export const AttrFilter = Type.String({
+  pattern: '^[A-Za-z0-9_.<>=!, -]{1,256}$',
+  description: 'kunit.filter, e.g. "speed>slow" or "module=list_test, speed!=slow" (kunit.py --filter)',
+});
+
+/** How a KUnit job runs its suites (kunit.py run's options, and the service's own sharding). */
+export const kunitRunOptions = {
+  filter: Type.Optional(AttrFilter),
+  filter_action: Type.Optional(Type.Literal('skip', { description: 'run the tests the filter leaves out as skipped (kunit.py --filter_action=skip)' })),
+  isolate: Type.Optional(
+    Type.Union([Type.Literal('suite'), Type.Literal('test')], { description: 'a fresh kernel per suite or per test (kunit.py --run_isolated)' }),
+  ),
+  list_only: Type.Optional(Type.Boolean({ description: 'list the tests the config would run (suite.test per KTAP line), without running them (kunit.py --list_tests)' })),
+  shards: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 16, description: 'kernels run side by side, suites split between them; 1 is one kernel running every suite in turn; default: the worker\'s NOMMU_CI_KUNIT_SHARDS' }),
+  ),
+  reuse_base_result: Type.Optional(
+    Type.Boolean({ description: 'an unpatched job may take the suites that passed in an earlier identical job instead of running them again (runs set it for their base jobs)' }),
+  ),
+};
+
 export const KunitJobRequest = Type.Object(
   {
     kind: Type.Literal('kunit'),
     ...common,
     kunitconfig: Type.Optional(Type.String({ maxLength: 65536, description: 'kunitconfig text; default: the tree\'s default KUnit config' })),
     filter_glob: Type.Optional(FilterGlob),
+    ...kunitRunOptions,
   },
   { additionalProperties: false },
 );
@@ -104,6 +127,15 @@ export const ConfigInfoSchema = Type.Object({
 });
 export type ConfigInfo = Static<typeof ConfigInfoSchema>;
 
+/** How far a long stage is: objects compiled, suites finished. `total` null when not known. */
+export const ProgressSchema = Type.Object({
+  stage: Type.Union([Type.Literal('build'), Type.Literal('test')]),
+  done: Type.Integer(),
+  total: Type.Union([Type.Integer(), Type.Null()]),
+  unit: Type.Union([Type.Literal('objects'), Type.Literal('suites')]),
+});
+export type Progress = Static<typeof ProgressSchema>;
+
 /** What GET /v1/jobs/:id returns; the request itself is kept separately (patches are large). */
 export const JobRecordSchema = Type.Object({
   id: Type.String(),
@@ -117,6 +149,7 @@ export const JobRecordSchema = Type.Object({
   config: Type.Union([ConfigInfoSchema, Type.Null()]),
   attempt: Type.Integer(),
   submitted_by: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'name of the token that submitted the job; null when the service is open' })),
+  progress: Type.Optional(Type.Union([ProgressSchema, Type.Null()])),
 });
 export interface JobRecord extends Omit<Static<typeof JobRecordSchema>, 'state' | 'stage' | 'summary'> {
   kind: JobRequest['kind'];
@@ -125,8 +158,10 @@ export interface JobRecord extends Omit<Static<typeof JobRecordSchema>, 'state' 
   summary: Summary;
 }
 
+
 export type JobEvent =
   | { type: 'state'; state: JobState; stage: Stage | null; message: string | null }
+  | ({ type: 'progress' } & Progress)
   | { type: 'test'; path: string[]; status: import('./result.js').TestStatus; reason?: string };
 
 export const ARTIFACTS = ['build.log', 'console.log', 'config', 'patch.log'] as const;

@@ -10,6 +10,8 @@ import { kernelArgs } from './stages/boot.js';
 import { mergeFragment, type Fragment } from './stages/config.js';
 import type { BootPlan } from './stages/boots.js';
 import { bootSelftestReader, kunitReader } from './stages/console-readers.js';
+import { selectionOf, shardsFor } from './kunit/job.js';
+import { selectionArgs } from './kunit/sharded.js';
 
 /** What a kind may need after the build: the tree the kernel was built from, and the job's room. */
 export interface PrepareContext {
@@ -42,8 +44,10 @@ export const BOOT_SELFTEST_ARGS = [...kernelArgs('nommu-ci.none'), 'initcall_deb
 export function planKind(request: JobRequest, tree: string, mmu: boolean): KindPlan {
   switch (request.kind) {
     case 'kunit': {
-      const fragment = mergeFragment(tree, { kunitconfig: request.kunitconfig, kconfig_add: request.kconfig_add, mmu });
-      return { fragment, prepare: async () => ({ args: kernelArgs(request.filter_glob), reader: kunitReader() }) };
+      // Time-travel only pays where suites are spread over kernels by time mode; a serial run keeps
+      // the config (and so the cached base builds) it had.
+      const fragment = mergeFragment(tree, { kunitconfig: request.kunitconfig, kconfig_add: request.kconfig_add, mmu, timeTravel: shardsFor(request) > 1 });
+      return { fragment, prepare: async () => ({ args: selectionArgs(selectionOf(request)), reader: kunitReader() }) };
     }
     case 'boot-selftest': {
       const catalog = loadBootSelftests();

@@ -29,6 +29,7 @@ import {
   type JobRequest,
   type JobState,
   type KernelInfo,
+  type Progress,
   type QueueJobData,
   type Stage,
   type JobStore,
@@ -38,9 +39,11 @@ import { removeTree } from './exec.js';
 import { JOBS_DIR } from './paths.js';
 import { boot } from './stages/boot.js';
 import { baseDir, build, collectBases, copyBase, ensureBase, ownedDir, type BaseSpec } from './stages/build.js';
-import { affectsConfig, configure, readDotConfig, type DotConfig } from './stages/config.js';
+import { affectsConfig, configure, readDotConfig, TIME_TRAVEL_OPTION, type DotConfig } from './stages/config.js';
 import { planKind } from './kinds.js';
 import { bootAll, type BootPlan } from './stages/boots.js';
+import { runKunit, runsSerially } from './kunit/job.js';
+import { BuildCounter, expectedObjects, ProgressReporter, recordObjects, SuiteCounter } from './progress.js';
 import { applyPatches, jobPatches } from './stages/patch.js';
 import { makeView, prepareSpare, pickKernel, seriesLabel, seriesTree } from './stages/source.js';
 
@@ -130,6 +133,16 @@ class JobRun {
 
   private async event(e: JobEvent): Promise<void> {
     await this.deps.store.appendEvent(this.id, e);
+  }
+
+  private readonly reporter = new ProgressReporter((p) => this.deps.store.update(this.id, { progress: p }).then(() => (p ? this.event({ type: 'progress', ...p }) : undefined)));
+
+  private progress(p: Progress): void {
+    this.reporter.set(p);
+  }
+
+  private flushProgress(): Promise<void> {
+    return this.reporter.flush();
   }
 
   /** Accounts the time of the stage being left and enters `stage`. */
@@ -257,7 +270,14 @@ class JobRun {
     let dot: DotConfig;
     let plan: BootPlan;
     try {
-      const log = (b: Buffer): void => void writeSync(buildLog, b);
+      // Build progress: objects compiled, of those the last full build of this config compiled
+      // (base builds) or of the C/assembly files the patch touched (patched builds; unknown when a header is).
+      let counter = new BuildCounter();
+      let expected: number | null = await expectedObjects(this.deps.redis, fragment.hash);
+      const log = (b: Buffer): void => {
+        writeSync(buildLog, b);
+        if (this.stage === 'build') this.progress({ stage: 'build', done: counter.push(b), total: expected, unit: 'objects' });
+      };
       const common = { tmpDir, signal: sig, deadline: this.deadline, log };
       this.configFile = path.join(baseDir(spec), '.config');
       const base = await ensureBase(spec, {
@@ -266,6 +286,9 @@ class JobRun {
         onStage: (s) => void this.enter(s).catch(() => undefined),
         onWait: () => log(Buffer.from('=== nommu-ci: waiting for another worker building the same base\n')),
       });
+      if (base.built) await recordObjects(this.deps.redis, fragment.hash, counter.count);
+      counter = new BuildCounter();
+      expected = touched.some((f) => !/\.(c|S)$/.test(f)) ? null : touched.length;
       if (!patched) {
         dot = base.dot;
         kernelDir = base.dir;
@@ -290,6 +313,7 @@ class JobRun {
         }
         await this.enter('build');
         await build(own);
+        await this.flushProgress();
         kernelDir = jobBuild;
       }
       plan = await kind.prepare({
@@ -321,12 +345,44 @@ class JobRun {
         signal: sig,
         deadline: this.deadline,
         name: `${this.id}-boot${n > 1 ? `-${n}` : ''}`,
-        sink: { appendTap, event: (e) => this.event(e) },
+        sink: {
+          appendTap: (lines) => {
+            suites.tap(lines);
+            return appendTap(lines);
+          },
+          event: (e) => {
+            suites.event(e);
+            return this.event(e);
+          },
+        },
         onKtap: () => {
           if (n === 1) running = this.enter('test', 'running');
         },
       });
-    const { tests, summary, notes, last: outcome } = await bootAll(plan, bootWith, appendTap);
+    const kunit = request.kind === 'kunit' && !runsSerially(request) ? request : null;
+    const progress = (done: number, total: number): void => this.progress({ stage: 'test', done, total, unit: 'suites' });
+    const suites = new SuiteCounter(progress);
+    const { tests, summary, notes, last: outcome, info: howRun } = kunit
+      ? await runKunit({
+          request: kunit,
+          jobId: this.id,
+          redis: this.deps.redis,
+          kernelLabel: `${treeLabel}-${kernel.version}`,
+          configHash: dot.hash,
+          timeTravel: dot.options.get(TIME_TRAVEL_OPTION) === 'y',
+          patched,
+          kernelDir,
+          tmpDir,
+          consoleLog: this.logs['console.log'],
+          signal: sig,
+          deadline: this.deadline,
+          sink: { appendTap, event: (e) => this.event(e) },
+          onKtap: () => void (running = this.enter('test', 'running')),
+          onProgress: progress,
+          log: (m) => this.deps.log?.(`job ${this.id}: ${m}`),
+        })
+      : await bootAll(plan, bootWith, appendTap);
+    await this.flushProgress();
     await running;
     await this.deps.store.setResults(this.id, tests);
     await this.deps.store.update(this.id, { summary });
@@ -342,7 +398,7 @@ class JobRun {
       await this.deps.store.update(this.id, { state: 'failed', stage: 'test', message: problems.join('; '), timings: this.timings });
       await this.event({ type: 'state', state: 'failed', stage: 'test', message: problems.join('; ') });
     } else {
-      const msg = `${summary.passed} passed, ${summary.skipped} skipped`;
+      const msg = [`${summary.passed} passed, ${summary.skipped} skipped`, ...(howRun ?? [])].join('; ');
       this.state = 'passed';
       this.stage = null;
       await this.deps.store.update(this.id, { state: 'passed', stage: null, message: msg, timings: this.timings });
@@ -389,6 +445,8 @@ class JobRun {
 
   private async finish(final: boolean): Promise<void> {
     const { store } = this.deps;
+    // A progress write still pending (a job that failed mid-build) goes before the streams end.
+    await this.flushProgress();
     if (this.configText !== null) writeFileSync(this.logs.config, this.configText);
     else if (this.configFile && existsSync(this.configFile)) writeFileSync(this.logs.config, readFileSync(this.configFile));
     for (const [name, file] of Object.entries(this.logs) as [ArtifactName, string][]) {

@@ -11,9 +11,13 @@ import {
   availability,
   defaultMmu,
   newJobRecord,
+  junitXml,
+  kunitJson,
   parseKconfig,
   REPO_DIR,
+  summarize,
   type JobRecord,
+  type TestNode,
 } from '@nommu-ci/shared';
 import { HttpError } from '../errors.js';
 import { parsePatchField } from '../patch-field.js';
@@ -52,6 +56,9 @@ function validateRequest(req: JobRequest, app: Parameters<FastifyPluginAsync>[0]
         throw new HttpError(422, `body.selftests: ${needMmu.map((t) => t.name).join(', ')} depend on MMU in lib/Kconfig.debug and cannot run with "mmu": false`);
       }
     }
+  }
+  if (req.kind === 'kunit' && req.filter_action !== undefined && req.filter === undefined) {
+    throw new HttpError(400, 'body.filter_action: applies to the tests body.filter leaves out, and there is no body.filter');
   }
   if (req.kernel !== undefined) {
     const known = app.deps.catalog().map((k) => k.name);
@@ -136,17 +143,36 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
     '/v1/jobs/:id/results',
     {
       schema: {
-        summary: 'The parsed test tree of a finished job',
+        summary: 'The parsed test tree of a finished job; or, with ?format=, kunit.py\'s --json document or JUnit XML',
         params: IdParams,
+        querystring: Type.Object(
+          {
+            format: Type.Optional(
+              Type.Unsafe<'tree' | 'kunit-json' | 'junit'>({
+                type: 'string',
+                enum: ['tree', 'kunit-json', 'junit'],
+                description: 'tree (default): our test tree; kunit-json: what kunit.py run --json writes; junit: JUnit XML for Jenkins/GitLab',
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Array(TestNodeSchema), 404: ErrorBody, 409: ErrorBody },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const { id } = req.params as { id: string };
+      const { format = 'tree' } = req.query as { format?: 'tree' | 'kunit-json' | 'junit' };
       const record = await app.deps.store.get(id);
       if (!record) throw new HttpError(404, `no job ${id}`);
       const results = await app.deps.store.results(id);
       if (!results) throw new HttpError(409, `job ${id} has no results (state ${record.state}${record.stage ? `, stage ${record.stage}` : ''})`);
+      if (format === 'kunit-json') {
+        // Strings skip the response schema's serializer (which describes the tree).
+        const doc = kunitJson(results, plannedOf(record, results), { buildEnvironment: `nommu-ci job ${id}` });
+        return reply.type('application/json; charset=utf-8').send(JSON.stringify(doc, null, 4));
+      }
+      if (format === 'junit') return reply.type('application/xml; charset=utf-8').send(junitXml(results, `nommu-ci job ${id}`));
       return results;
     },
   );
@@ -198,6 +224,14 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
     },
   );
 };
+
+/**
+ * The top-level plan of a stored result: the record's summary counted suites that never reported
+ * as crashed (summarize(tests, planned)), the tree has only those that did.
+ */
+function plannedOf(record: JobRecord, tests: TestNode[]): number {
+  return tests.length + Math.max(0, record.summary.crashed - summarize(tests).crashed);
+}
 
 /** False when a worker took the job in the meantime: then the worker sees the cancel flag. */
 async function removed(job: { remove(): Promise<void> }): Promise<boolean> {

@@ -79,6 +79,8 @@ describe('POST /v1/runs', () => {
         expect(applied.cover).toBeNull();
         expect(applied.patches.map((p) => p.diff)).toEqual(parseMbox(FIXTURE).patches.map((p) => p.diff));
       } else expect(r!.patch).toBeUndefined();
+      // The base half may take a base result measured before; the series half never.
+      expect((r as { reuse_base_result?: boolean }).reuse_base_result).toBe(c.series ? undefined : true);
     }
     // BullMQ: the parent waits for its four children in the jobs queue
     const parent = await runsQueue.getJob(id);

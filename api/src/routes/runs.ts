@@ -131,6 +131,7 @@ export const runRoutes: FastifyPluginAsync = async (app) => {
               ...(body.filter_glob ? { filter_glob: body.filter_glob } : {}),
               ...(body.callback_url ? { callback_url: body.callback_url } : {}),
               ...(body.timeout_s ? { timeout_s: body.timeout_s } : {}),
+              ...(body.fresh_base ? { fresh_base: true } : {}),
             },
           },
         );

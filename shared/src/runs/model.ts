@@ -40,6 +40,9 @@ export const RunRequestSchema = Type.Object(
       Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048, description: 'POSTed the JSON report when the run ends, signed (X-Nommu-CI-Signature)' }),
     ),
     timeout_s: Type.Optional(Type.Integer({ minimum: 30, maximum: 14400, description: 'timeout of each job of the run, in seconds' })),
+    fresh_base: Type.Optional(
+      Type.Boolean({ description: 'run the base jobs in full; by default they take the suites that passed in an identical base job measured before (NOMMU_CI_BASE_RESULT_MAX_AGE_S)' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -113,6 +116,7 @@ export interface RunRecord {
     per_patch: boolean;
     callback_url?: string;
     timeout_s?: number;
+    fresh_base?: boolean;
   };
   series: RunSeries;
   cells: Cell[];

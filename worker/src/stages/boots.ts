@@ -39,6 +39,8 @@ export interface BootsOutcome {
   notes: string[];
   /** The last boot's outcome. */
   last: BootOutcome;
+  /** How the tests were run, for the message of a job that passed (sharding, reused results). */
+  info?: string[];
 }
 
 /** Boots with `first`, then again as long as the plan resumes after a kernel that died. */

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseKconfig } from '@nommu-ci/shared';
-import { affectsConfig, DEFAULT_KUNITCONFIG, mergeFragment, missingOptions, UML_KCONFIG } from './config.js';
+import { affectsConfig, DEFAULT_KUNITCONFIG, mergeFragment, missingOptions, requiredOptions, TIME_TRAVEL_OPTION, UML_KCONFIG } from './config.js';
 
 function fakeTree(): string {
   const t = mkdtempSync(path.join(os.tmpdir(), 'nci-tree-'));
@@ -12,6 +12,26 @@ function fakeTree(): string {
   writeFileSync(path.join(t, UML_KCONFIG), '# UML\nCONFIG_KUNIT_UML_PCI=y\n\nCONFIG_FORTIFY_SOURCE=y\n');
   return t;
 }
+
+describe('mergeFragment: time-travel support asked for, not required', () => {
+  it('adds CONFIG_UML_TIME_TRAVEL_SUPPORT=y before the kunitconfig, as a wish validation does not insist on', () => {
+    const f = mergeFragment(fakeTree(), { mmu: true, timeTravel: true });
+    expect(f.options.get(TIME_TRAVEL_OPTION)).toBe('y');
+    expect([...f.options.keys()].indexOf(TIME_TRAVEL_OPTION)).toBeLessThan([...f.options.keys()].indexOf('CONFIG_KUNIT'));
+    // olddefconfig dropped it (SMP or RAID6_PQ_BENCHMARK): nothing is missing.
+    const { options: after } = parseKconfig(f.text.replace('CONFIG_UML_TIME_TRAVEL_SUPPORT=y\n', ''));
+    expect(missingOptions(requiredOptions(f), after)).toEqual([]);
+    expect(f.hash).not.toBe(mergeFragment(fakeTree(), { mmu: true }).hash);
+  });
+  it('leaves it to a kunitconfig that sets it, and then requires it', () => {
+    const f = mergeFragment(fakeTree(), { mmu: true, timeTravel: true, kunitconfig: 'CONFIG_KUNIT=y\n# CONFIG_UML_TIME_TRAVEL_SUPPORT is not set\n' });
+    expect(f.options.get(TIME_TRAVEL_OPTION)).toBe('n');
+    expect(f.wishes?.has(TIME_TRAVEL_OPTION)).toBe(false);
+    const g = mergeFragment(fakeTree(), { mmu: true, timeTravel: true, kunitconfig: 'CONFIG_KUNIT=y\nCONFIG_UML_TIME_TRAVEL_SUPPORT=y\n' });
+    const { options: dropped } = parseKconfig(g.text.replace('CONFIG_UML_TIME_TRAVEL_SUPPORT=y\n', ''));
+    expect(missingOptions(requiredOptions(g), dropped)).toEqual(['CONFIG_UML_TIME_TRAVEL_SUPPORT=y (now: not set)']);
+  });
+});
 
 describe('mergeFragment (kunit.py order: arch_uml.config, then kunitconfig + kconfig_add)', () => {
   it('uses the tree default kunitconfig when none is given', () => {

@@ -25,10 +25,20 @@ export interface ConfigRequest {
   kunitconfig?: string;
   kconfig_add?: string[];
   mmu: boolean;
+  /**
+   * Ask for CONFIG_UML_TIME_TRAVEL_SUPPORT (KUnit jobs: sleeping suites can then run in
+   * time-travel mode). A wish, not a requirement: it needs !SMP and !RAID6_PQ_BENCHMARK, and a
+   * config without it runs every suite in real time.
+   */
+  timeTravel?: boolean;
 }
+
+export const TIME_TRAVEL_OPTION = 'CONFIG_UML_TIME_TRAVEL_SUPPORT';
 
 export interface Fragment {
   options: Map<string, KconfigValue>;
+  /** Options asked for but not required: validation does not fail when olddefconfig drops them. */
+  wishes?: Set<string>;
   /** What is written as .config before olddefconfig. */
   text: string;
   /** sha256 of `text`: with the tree and series, the key of a base build directory. */
@@ -52,10 +62,15 @@ export function mergeFragment(tree: string, req: ConfigRequest): Fragment {
   for (const [k, v] of add) kunit.set(k, v);
   const umlPath = path.join(tree, UML_KCONFIG);
   const options = existsSync(umlPath) ? parseOrFail(readFileSync(umlPath, 'utf8'), UML_KCONFIG) : new Map<string, KconfigValue>();
+  const wishes = new Set<string>();
+  if (req.timeTravel && !kunit.has(TIME_TRAVEL_OPTION)) {
+    options.set(TIME_TRAVEL_OPTION, 'y');
+    wishes.add(TIME_TRAVEL_OPTION);
+  }
   for (const [k, v] of kunit) options.set(k, v);
   if (!req.mmu) options.set('CONFIG_MMU', 'n');
   const text = formatKconfig(options);
-  return { options, text, hash: createHash('sha256').update(text).digest('hex') };
+  return { options, wishes, text, hash: createHash('sha256').update(text).digest('hex') };
 }
 
 export interface DotConfig {
@@ -85,6 +100,11 @@ export function missingOptions(requested: ReadonlyMap<string, KconfigValue>, act
   return out;
 }
 
+/** The fragment's options that must survive olddefconfig (all but its wishes). */
+export function requiredOptions(f: Fragment): Map<string, KconfigValue> {
+  return new Map([...f.options].filter(([k]) => !f.wishes?.has(k)));
+}
+
 export type ConfigureOptions = Omit<KmakeOptions, 'targets'> & { fragment: Fragment };
 
 /** Writes the fragment as .config, runs olddefconfig in the sandbox and validates the result. */
@@ -98,7 +118,7 @@ export async function configure(o: ConfigureOptions): Promise<DotConfig> {
     throw new StageError('config', `make olddefconfig failed (${describeExit(r.result)}):\n${r.tail}`);
   }
   const result = readDotConfig(dot);
-  const missing = missingOptions(o.fragment.options, result.options);
+  const missing = missingOptions(requiredOptions(o.fragment), result.options);
   if (missing.length > 0) {
     throw new StageError(
       'config',

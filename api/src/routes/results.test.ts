@@ -1,0 +1,100 @@
+/** GET /v1/jobs/:id/results?format= and the KUnit run options of POST /v1/jobs, against a real redis-server. */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parse as parseJunit } from 'junit2json';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { FastifyInstance } from 'fastify';
+import { extractKtap, JobStore, kunitJson, loadBootSelftests, loadCatalog, loadSeries, newJobRecord, parseKtap, REPO_DIR, type QueueJobData } from '@nommu-ci/shared';
+import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
+import { buildApp } from '../app.js';
+
+let server: RedisServer;
+let redis: Redis;
+let queue: Queue<QueueJobData>;
+let app: FastifyInstance;
+let store: JobStore;
+
+beforeAll(async () => {
+  server = await startRedisServer({ dir: path.join(os.tmpdir(), `nci-api-results-${process.pid}`) });
+  redis = new Redis(server.url, { maxRetriesPerRequest: null });
+  queue = new Queue<QueueJobData>(`test-${randomUUID()}`, { connection: redis.duplicate() });
+  store = new JobStore(redis);
+  app = await buildApp({ redis, store, queue, catalog: () => loadCatalog(), series: () => loadSeries(), bootSelftests: () => loadBootSelftests() });
+});
+afterAll(async () => {
+  await app.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  redis.disconnect();
+  await server.stop();
+});
+
+/** A finished job whose results are those of a captured console log (as the worker stores them). */
+async function finishedJob(fixture: string): Promise<{ id: string; tests: ReturnType<typeof parseKtap> }> {
+  const id = randomUUID();
+  const { lines, crash } = extractKtap(readFileSync(path.join(REPO_DIR, 'shared/fixtures/ktap', fixture), 'utf8').split('\n'));
+  const r = parseKtap(lines, crash ?? undefined);
+  await store.create(newJobRecord(id, 'kunit'), { kind: 'kunit' });
+  await store.setResults(id, r.tests);
+  await store.update(id, { state: r.summary.crashed || r.summary.failed ? 'failed' : 'passed', summary: r.summary });
+  return { id, tests: r };
+}
+
+describe('GET /v1/jobs/:id/results?format=', () => {
+  it('kunit-json: kunit.py --json\'s document, with the top-level plan recovered from the summary', async () => {
+    const { id, tests } = await finishedJob('crash.console.txt');
+    const res = await app.inject(`/v1/jobs/${id}/results?format=kunit-json`);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    const doc = res.json() as ReturnType<typeof kunitJson>;
+    expect(doc).toEqual({ ...kunitJson(tests.tests, tests.planned, { buildEnvironment: `nommu-ci job ${id}` }) });
+    expect(doc.misc).toEqual({ tests: 41, passed: 9, failed: 0, crashed: 32, skipped: 0, errors: 33 });
+  });
+
+  it('junit: XML a JUnit reader takes, and the tree stays the default', async () => {
+    const { id } = await finishedJob('fail.console.txt');
+    const res = await app.inject(`/v1/jobs/${id}/results?format=junit`);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/xml/);
+    const doc = (await parseJunit(res.body)) as { failures: number; testsuite: { name: string }[] };
+    expect(doc.failures).toBe(2);
+    expect(doc.testsuite.map((s) => s.name)).toEqual(['list-kunit-test', 'hlist', 'klist']);
+    const tree = await app.inject(`/v1/jobs/${id}/results`);
+    expect((tree.json() as { name: string }[]).map((t) => t.name)).toEqual(['list-kunit-test', 'hlist', 'klist']);
+  });
+
+  it('refuses an unknown format, naming the field', async () => {
+    const { id } = await finishedJob('pass.console.txt');
+    const res = await app.inject(`/v1/jobs/${id}/results?format=tap`);
+    expect(res.statusCode).toBe(400);
+    expect(res.json().message).toContain('querystring.format');
+  });
+});
+
+describe('POST /v1/jobs: KUnit run options', () => {
+  const post = (payload: object) => app.inject({ method: 'POST', url: '/v1/jobs', payload });
+
+  it('takes shards, isolate, filter, filter_action and list_only', async () => {
+    const res = await post({ kind: 'kunit', mmu: true, shards: 2, isolate: 'suite', filter: 'speed>slow', filter_action: 'skip', list_only: true });
+    expect(res.statusCode).toBe(202);
+    expect(await store.request(res.json().id)).toMatchObject({ shards: 2, isolate: 'suite', filter: 'speed>slow', filter_action: 'skip', list_only: true });
+  });
+
+  it('refuses what would not reach the kernel as asked', async () => {
+    for (const [body, field] of [
+      [{ shards: 0 }, 'shards'],
+      [{ isolate: 'case' }, 'isolate'],
+      [{ filter: 'speed="slow"' }, 'filter'],
+      [{ filter: 'a b\nc' }, 'filter'],
+      [{ filter_action: 'skip' }, 'filter_action'],
+    ] as const) {
+      const res = await post({ kind: 'kunit', mmu: true, ...body });
+      expect(res.statusCode, JSON.stringify(body)).toBe(400);
+      expect(res.json().message).toContain(field);
+    }
+  });
+});
