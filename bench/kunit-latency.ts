@@ -13,12 +13,12 @@
  * `npm start` runs it (private redis-server, API, one worker process). Prints `uptime` before and
  * after: on a shared machine, say how loaded it was.
  */
+import { startService } from './service.js';
 import { spawn, execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CACHE_DIR, loadCatalog, loadSeries, REPO_DIR } from '@nommu-ci/shared';
-import { freePort } from '@nommu-ci/shared/redis-server';
 import { seriesTree } from '../worker/src/stages/source.js';
 
 const { values } = parseArgs({
@@ -114,18 +114,8 @@ async function main(): Promise<void> {
   mkdirSync(path.join(root, 'cache/src'), { recursive: true });
   symlinkSync(SOURCE, path.join(root, 'cache/src/linux-source-7.2'));
   cpSync(SOURCE + '.version', path.join(root, 'cache/src/linux-source-7.2.version'));
-  const port = await freePort();
-  const env = { ...process.env, NOMMU_CI_CACHE: path.join(root, 'cache'), PORT: String(port), NOMMU_CI_REDIS_PORT: String(await freePort()), LOG_LEVEL: 'warn' };
-  const svc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_DIR, 'infra/start.ts')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {
-      if (i > 200) throw new Error('service did not start');
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  const svc = await startService({ cache: path.join(root, 'cache') });
+  const base = svc.base;
   const rows: [string, Timing][] = [];
   const patch = patchFor();
   try {
@@ -136,8 +126,7 @@ async function main(): Promise<void> {
       rows.push([`${k}: service warm, sharded (shards ${SHARDS})`, await serviceJob(base, { ...job, patch, shards: SHARDS })]);
     }
   } finally {
-    svc.kill('SIGTERM');
-    await new Promise((r) => svc.once('exit', r));
+    await svc.stop();
   }
   if (!values['skip-kunit-py']) {
     for (const k of KERNELS) {

@@ -11,12 +11,12 @@
  * machine's cache (NOMMU_CI_CACHE): warm the bases first (one run) so the figure is the steady
  * state; a private redis-server, API and one worker, as `npm start` runs them.
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { startService } from './service.js';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CACHE_DIR, REPO_DIR } from '@nommu-ci/shared';
-import { freePort } from '@nommu-ci/shared/redis-server';
+import { CACHE_DIR } from '@nommu-ci/shared';
 
 const { values } = parseArgs({ options: { runs: { type: 'string' }, small: { type: 'boolean' }, before: { type: 'boolean' } } });
 const RUNS = Number(values.runs ?? 6);
@@ -49,25 +49,11 @@ function patch(n: number): string {
 
 async function main(): Promise<void> {
   console.log(`uptime before: ${execFileSync('uptime').toString().trim()}`);
-  const port = await freePort();
-  const env = {
-    ...process.env,
-    PORT: String(port),
-    NOMMU_CI_REDIS_PORT: String(await freePort()),
-    NOMMU_CI_QUEUE: `bench-${process.pid}`,
-    LOG_LEVEL: 'warn',
-    NOMMU_CI_KUNIT_SHARDS: values.before ? '1' : execFileSync('nproc').toString().trim(),
-  };
-  const svc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_DIR, 'infra/start.ts')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {
-      if (i > 200) throw new Error('service did not start');
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  const svc = await startService({
+    cache: CACHE_DIR,
+    env: { NOMMU_CI_QUEUE: `bench-${process.pid}`, NOMMU_CI_KUNIT_SHARDS: values.before ? '1' : execFileSync('nproc').toString().trim() },
+  });
+  const base = svc.base;
   try {
     const body = (n: number) => ({ patch: patch(n), ...(KUNITCONFIG ? { kunitconfig: KUNITCONFIG } : {}), ...(values.before ? { fresh_base: true } : {}), timeout_s: 3600 });
     const post = async (n: number) => {
@@ -96,8 +82,7 @@ async function main(): Promise<void> {
     console.log(`runs: ${RUNS} in ${s.toFixed(1)} s = ${((RUNS * 3600) / s).toFixed(1)} runs/hour; outcomes: ${ends.map((e) => e.state).join(', ')}`);
     console.log(`uptime after: ${execFileSync('uptime').toString().trim()}`);
   } finally {
-    svc.kill('SIGTERM');
-    await new Promise((r) => svc.once('exit', r));
+    await svc.stop();
   }
 }
 
