@@ -90,6 +90,15 @@ describe('sandbox', () => {
     expect(Number(out.trim())).toBe(Math.min(19, os.getPriority() + SANDBOX_NICE));
   });
 
+  it.runIf(existsSync('/proc/self/autogroup'))('runs in a scheduler autogroup of its own, niced like its processes', async () => {
+    // Under autogroup scheduling, sessions share the CPU first: a niced process in a session at
+    // nice 0 would still take as much as the API's whole session.
+    const { out } = await sh('cat /proc/self/autogroup');
+    const mine = readFileSync('/proc/self/autogroup', 'utf8');
+    expect(out.trim()).toMatch(new RegExp(`^/autogroup-\\d+ nice ${SANDBOX_NICE}$`));
+    expect(out.trim().split(' ')[0]).not.toBe(mine.trim().split(' ')[0]);
+  });
+
   it('limits the number of processes', async () => {
     const { out } = await sh('i=0; while [ $i -lt 60 ]; do sleep 2 & i=$((i+1)); done 2>&1; echo started; wait', { limits: { nproc: 20 } });
     expect(out).toMatch(/fork|Resource temporarily unavailable/i);

@@ -2,9 +2,9 @@
  * The sandbox every untrusted step runs in: patch application, olddefconfig, the build (a patch
  * can change a Makefile) and the kernel itself (UML is a host process).
  *
- *   sh (root: joins the job's cgroups) -> nice (below the API) -> prlimit (rlimits)
- *     -> setpriv (drop to the sandbox uid)
- *     -> bwrap --unshare-all --die-with-parent --new-session (no network, private pid/ipc/uts,
+ *   sh (a session of its own; root: joins the job's cgroups; sets its autogroup's nice)
+ *     -> nice (below the API) -> prlimit (rlimits) -> setpriv (drop to the sandbox uid)
+ *     -> bwrap --unshare-all --die-with-parent (no network, private pid/ipc/uts,
  *        only /usr and a few /etc pieces read-only, the job's own directories at fixed paths)
  *
  * Fixed paths inside: /src (the tree, usually read-only), /build (rw), /tmp (the job's tmp),
@@ -256,7 +256,10 @@ function alive(pid: number): boolean {
 }
 
 export function sandboxArgv(opts: SandboxOptions, limits: Limits): string[] {
-  const bw = ['bwrap', '--unshare-all', '--die-with-parent', '--new-session', '--cap-drop', 'ALL'];
+  // No --new-session: the wrapper shell already leads a session of its own (spawned detached), so
+  // the sandbox has no controlling terminal to inject input into; a second setsid() would put it
+  // in a fresh scheduler autogroup at nice 0, where no nice value inside it counts against the API.
+  const bw = ['bwrap', '--unshare-all', '--die-with-parent', '--cap-drop', 'ALL'];
   bw.push(...baseArgs());
   bw.push('--proc', '/proc', '--dev', '/dev');
   bw.push('--size', String(opts.shmBytes ?? 2 * GiB), '--tmpfs', '/dev/shm');
@@ -290,9 +293,12 @@ export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult>
   const inner = sandboxArgv(opts, limits);
   // The wrapper shell joins the cgroups (as root, before dropping privileges), merges stderr into
   // stdout for the exec'd chain, and then becomes nice -> prlimit -> setpriv -> bwrap (same pid).
+  // With CONFIG_SCHED_AUTOGROUP (Debian's default) CPU time is shared between sessions first and
+  // a process's nice only counts within its session, so the session itself is niced too.
   const procs = cg?.procsFiles() ?? [];
   const first = opts.outputFile ? 2 : 1;
   const script =
+    `{ echo ${SANDBOX_NICE} > /proc/self/autogroup; } 2>/dev/null; ` +
     procs.map((_, i) => `echo $$ > "$${i + first}" || exit 125; `).join('') +
     (opts.outputFile ? `out=$1; shift ${procs.length + 1}; exec "$@" >>"$out" 2>&1` : `shift ${procs.length}; exec "$@" 2>&1`);
   const env: Record<string, string> = {
