@@ -81,6 +81,10 @@ const SPECIAL = /[*?[\]!\\\s]/;
  * Names with glob metacharacters (none of the kernel's have any) get an exact glob each, which
  * matches them literally only when they have none; such a name is then left out and must be run
  * on its own by the caller (see coverMisses).
+ *
+ * The kernel cuts `kunit.filter_glob` at its first dot (suite glob, then test glob), yet suite
+ * names may hold dots (`util_macros.h`): a dot is written `?`, and a glob that `?` lets match a
+ * name not wanted is dropped (its names become coverMisses).
  */
 export function globsFor(all: readonly string[], wanted: ReadonlySet<string>): string[] {
   const root: Node = { children: new Map(), end: false, total: 0, wanted: 0 };
@@ -113,14 +117,16 @@ export function globsFor(all: readonly string[], wanted: ReadonlySet<string>): s
     const whole: string[] = [];
     for (const [ch, child] of [...n.children].sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (child.wanted === 0) continue;
-      if (child.wanted === child.total) whole.push(ch);
+      // A dot cannot stand in a class: its subtree gets globs of its own.
+      if (child.wanted === child.total && ch !== '.') whole.push(ch);
       else walk(child, prefix + ch);
     }
     if (whole.length === 1) out.push(`${prefix}${whole[0]}*`);
     else if (whole.length > 1) out.push(`${prefix}${charClass(whole)}*`);
   };
   walk(root, '');
-  return out;
+  const names = [...new Set(all)];
+  return out.map((g) => g.replaceAll('.', '?')).filter((g) => !names.some((name) => !wanted.has(name) && globMatch(g, name)));
 }
 
 /** `[...]` of single characters; `-` first, where lib/glob.c reads it literally. */

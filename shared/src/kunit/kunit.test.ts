@@ -85,12 +85,29 @@ describe('shard plan', () => {
 });
 
 describe('listing', () => {
-  it('reads kunit.action=list output as kunit.py does', () => {
-    const suites = parseListing(['KTAP version 1', 'list-kunit-test.list_test_list_init', 'list-kunit-test.list_test_list_add', 'random noise', 'hlist.hlist_test_init']);
-    expect(suites).toEqual([
-      { name: 'list-kunit-test', tests: ['list_test_list_init', 'list_test_list_add'] },
-      { name: 'hlist', tests: ['hlist_test_init'] },
-    ]);
+  // A real listing boot (kunit.action=list) of the default config on 7.2.12: each suite's name,
+  // then `suite.test` per test. `util_macros.h` has a dot in its name.
+  const raw = readFileSync(path.join(REPO_DIR, 'shared/fixtures/ktap/default-list.console.txt'), 'utf8').split('\n');
+  const ktap = raw.slice(raw.indexOf('KTAP version 1'));
+
+  it('reads every suite of a real listing, those with dots in their names included', () => {
+    const suites = parseListing(ktap);
+    expect(suites.length).toBe(78);
+    expect(suites.reduce((n, s) => n + s.tests.length, 0)).toBe(634);
+    expect(suites.find((s) => s.name === 'util_macros.h')).toEqual({ name: 'util_macros.h', tests: ['test_find_closest', 'test_find_closest_descending'] });
+    expect(suites.find((s) => s.name === 'lib_ratelimit')?.tests).toEqual(['test_ratelimit_smoke', 'test_ratelimit_stress']);
+    expect(suites.some((s) => s.name === 'util_macros')).toBe(false);
+    // Boot noise around the listing is no suite.
+    expect(parseListing(raw).map((s) => s.name)).toEqual(suites.map((s) => s.name));
+  });
+
+  it('covers a suite whose name has a dot with a glob the kernel does not split there', () => {
+    const names = parseListing(ktap).map((s) => s.name);
+    for (const wanted of [['util_macros.h'], ['util_macros.h', 'uuid'], ['usercopy', 'util_macros.h']]) {
+      const globs = globsFor(names, new Set(wanted));
+      expect(globs.every((g) => !g.includes('.')), globs.join(' ')).toBe(true);
+      expect(names.filter((n) => globs.some((g) => globMatch(g, n))).sort()).toEqual([...wanted].sort());
+    }
   });
 });
 

@@ -9,18 +9,23 @@ export interface ListedSuite {
   tests: string[];
 }
 
-const TEST_LINE = /^([^\s.]+)\.([^\s.]+)$/;
+/** A suite or `suite.test` line: names have no spaces (a suite's may have dots: `util_macros.h`). */
+const NAME_LINE = /^[A-Za-z0-9_][\w.+-]*$/;
 
-/** KTAP lines of a listing boot (KtapExtractor's output) → suites in run order. */
+/**
+ * KTAP lines of a listing boot (KtapExtractor's output) → suites in run order. The kernel prints
+ * each suite's name, then `suite.test` for each of its tests (lib/kunit/executor.c
+ * kunit_exec_list_tests); a suite's tests are told from the next suite by the `suite.` prefix, not
+ * by the first dot, since suite names may hold dots (kunit.py's own reader drops those suites).
+ */
 export function parseListing(ktapLines: readonly string[]): ListedSuite[] {
   const suites: ListedSuite[] = [];
   for (const raw of ktapLines) {
-    const m = TEST_LINE.exec(raw.trim());
-    if (!m) continue;
-    const [, suite, test] = m as unknown as [string, string, string];
+    const line = raw.trim();
+    if (!NAME_LINE.test(line)) continue;
     const last = suites[suites.length - 1];
-    if (last && last.name === suite) last.tests.push(test);
-    else suites.push({ name: suite, tests: [test] });
+    if (last && line.startsWith(`${last.name}.`) && line.length > last.name.length + 1) last.tests.push(line.slice(last.name.length + 1));
+    else suites.push({ name: line, tests: [] });
   }
   return suites;
 }

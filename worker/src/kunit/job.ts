@@ -5,6 +5,7 @@
  * a base result measured before (reuse.ts). Chooses, and keeps what later jobs learn from:
  * per-suite durations and base results.
  */
+import { availableParallelism } from 'node:os';
 import type { Redis } from 'ioredis';
 import { summarize, type JobEvent, type KunitJobRequest, type ListedSuite, type TestNode } from '@nommu-ci/shared';
 import type { BootsOutcome } from '../stages/boots.js';
@@ -16,12 +17,12 @@ import { listSuites, runSharded, type KunitSelection } from './sharded.js';
 import { timeModeOf } from './time-modes.js';
 
 /**
- * Kernels a KUnit job runs side by side unless it sets `shards`: set it to the cores this worker
- * may use (nproc). The default stays 1 (one kernel, as kunit.py runs) until the sharded runner has
- * been through worker/test/shards.test.ts on a quiet machine: it was written on one where no kernel
- * build finished.
+ * Kernels a KUnit job runs side by side unless it sets `shards`: the cores this worker may use
+ * (its CPU affinity) shared among the jobs it runs at once, at least 1.
  */
-export const KUNIT_SHARDS = Number(process.env.NOMMU_CI_KUNIT_SHARDS ?? 1);
+export const KUNIT_SHARDS = Number(
+  process.env.NOMMU_CI_KUNIT_SHARDS ?? Math.max(1, Math.floor(availableParallelism() / Number(process.env.NOMMU_CI_CONCURRENCY ?? 1))),
+);
 
 export function selectionOf(r: KunitJobRequest): KunitSelection {
   return { filterGlob: r.filter_glob, filter: r.filter, filterAction: r.filter_action };

@@ -182,6 +182,13 @@ export async function runSharded(o: ShardedOptions): Promise<ShardedOutcome> {
       appendFileSync(consoleFile, `\n=== nommu-ci: shard ${k + 1}, boot ${n}: kunit.filter_glob=${glob}${w.mode === 'time-travel' ? ` ${TIME_TRAVEL_ARG}` : ''}\n`);
       const onBlock = (b: SuiteBlock): void => {
         const now = Date.now();
+        // A suite this boot was not meant to run (a glob wider than planned) is not counted or
+        // streamed twice: its own boot reports it.
+        if (!w.suites.includes(b.name)) {
+          appendFileSync(consoleFile, `\n=== nommu-ci: suite ${b.name} ran unplanned in this boot; its result here is ignored\n`);
+          blockStart = now;
+          return;
+        }
         seen.add(b.name);
         if (!w.test) durations.set(b.name, now - blockStart);
         blockStart = now;
@@ -222,7 +229,7 @@ export async function runSharded(o: ShardedOptions): Promise<ShardedOutcome> {
       if (firstBlock && !w.test) durations.set('__boot__', firstBlock - started);
       const crash = out?.problem ?? failed ?? null;
       const partial = splitter.end();
-      if (partial) {
+      if (partial && w.suites.includes(partial.name)) {
         emit(numbered(partial, ++emitted, crash ?? undefined));
         blocks.set(partial.name, [...(blocks.get(partial.name) ?? []), ...numbered(partial, 0, crash ?? undefined).slice(0, -1)]);
         seen.add(partial.name);
@@ -237,9 +244,10 @@ export async function runSharded(o: ShardedOptions): Promise<ShardedOutcome> {
         }
         nodes.set(t.name, w.test ? mergeTest(nodes.get(t.name), t) : t);
       }
-      // Suites the boot never reached: a fresh kernel for them, as long as this boot got somewhere.
+      // Suites the boot never reached: a fresh kernel for them, as long as this boot got through
+      // some of its own (else the same boot would be tried for ever).
       const left = w.test ? [] : w.suites.filter((s) => !seen.has(s));
-      if (left.length > 0 && seen.size > 0) {
+      if (left.length > 0 && left.length < w.suites.length) {
         notes.push(`${left.length} suite(s) after ${[...seen].pop()} booted again in a fresh kernel`);
         const again = globsFor(names, new Set(left)).map((g) => ({ glob: g, suites: left.filter((s) => globMatch(g, s)), mode: w.mode }));
         queue.unshift(...again);

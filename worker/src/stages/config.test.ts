@@ -23,6 +23,15 @@ describe('mergeFragment: time-travel support asked for, not required', () => {
     expect(missingOptions(requiredOptions(f), after)).toEqual([]);
     expect(f.hash).not.toBe(mergeFragment(fakeTree(), { mmu: true }).hash);
   });
+  it('wishes for a uniprocessor kernel with it (IRQ_KUNIT_TEST implies SMP), unless the kunitconfig sets CONFIG_SMP', () => {
+    const f = mergeFragment(fakeTree(), { mmu: true, timeTravel: true });
+    expect(f.options.get('CONFIG_SMP')).toBe('n');
+    expect(f.wishes?.has('CONFIG_SMP')).toBe(true);
+    expect(mergeFragment(fakeTree(), { mmu: true }).options.has('CONFIG_SMP')).toBe(false);
+    const smp = mergeFragment(fakeTree(), { mmu: true, timeTravel: true, kunitconfig: 'CONFIG_KUNIT=y\nCONFIG_SMP=y\n' });
+    expect(smp.options.get('CONFIG_SMP')).toBe('y');
+    expect(smp.wishes?.has('CONFIG_SMP')).toBe(false);
+  });
   it('leaves it to a kunitconfig that sets it, and then requires it', () => {
     const f = mergeFragment(fakeTree(), { mmu: true, timeTravel: true, kunitconfig: 'CONFIG_KUNIT=y\n# CONFIG_UML_TIME_TRAVEL_SUPPORT is not set\n' });
     expect(f.options.get(TIME_TRAVEL_OPTION)).toBe('n');

@@ -28,7 +28,9 @@ export interface ConfigRequest {
   /**
    * Ask for CONFIG_UML_TIME_TRAVEL_SUPPORT (KUnit jobs: sleeping suites can then run in
    * time-travel mode). A wish, not a requirement: it needs !SMP and !RAID6_PQ_BENCHMARK, and a
-   * config without it runs every suite in real time.
+   * config without it runs every suite in real time. CONFIG_SMP=n is wished for with it unless
+   * the kunitconfig sets CONFIG_SMP: the default config gets SMP only from IRQ_KUNIT_TEST's
+   * `imply SMP`, which would otherwise cost every default-config job its time travel.
    */
   timeTravel?: boolean;
 }
@@ -66,6 +68,10 @@ export function mergeFragment(tree: string, req: ConfigRequest): Fragment {
   if (req.timeTravel && !kunit.has(TIME_TRAVEL_OPTION)) {
     options.set(TIME_TRAVEL_OPTION, 'y');
     wishes.add(TIME_TRAVEL_OPTION);
+    if (!kunit.has('CONFIG_SMP')) {
+      options.set('CONFIG_SMP', 'n');
+      wishes.add('CONFIG_SMP');
+    }
   }
   for (const [k, v] of kunit) options.set(k, v);
   if (!req.mmu) options.set('CONFIG_MMU', 'n');
