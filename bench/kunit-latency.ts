@@ -5,7 +5,8 @@
  *   npx tsx bench/kunit-latency.ts [--small] [--kernels mmu,nommu] [--shards N] [--skip-kunit-py]
  *
  * Per kernel (MMU, and no-MMU with our series applied): the service cold (an empty cache root:
- * no build directories, no ccache; the job runs sharded), then the same config with a one-line
+ * no build directories, no ccache), sharded and then serial (a serial job's kernel lacks the
+ * sharded one's time-travel support, so it has a base build of its own), then the same config with a one-line
  * change to a test file (lib/tests/list-test.c) as a patch job, serial (`shards: 1`, one kernel
  * running every suite in turn, as kunit.py does) and sharded (`shards: N`, default the worker's
  * cores). kunit.py cold (an empty build directory) and after the same edit in its tree; for
@@ -122,6 +123,8 @@ async function main(): Promise<void> {
     for (const k of KERNELS) {
       const job = { kind: 'kunit', mmu: k === 'mmu', ...(KUNITCONFIG ? { kunitconfig: KUNITCONFIG } : {}), timeout_s: 3600 };
       rows.push([`${k}: service cold, sharded (shards ${SHARDS})`, await serviceJob(base, { ...job, shards: SHARDS })]);
+      // A serial job's kernel has no time-travel support: another config, so another base build.
+      rows.push([`${k}: service cold, serial (shards 1)`, await serviceJob(base, { ...job, shards: 1 })]);
       rows.push([`${k}: service warm, serial (shards 1)`, await serviceJob(base, { ...job, patch, shards: 1 })]);
       rows.push([`${k}: service warm, sharded (shards ${SHARDS})`, await serviceJob(base, { ...job, patch, shards: SHARDS })]);
     }
