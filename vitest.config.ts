@@ -2,10 +2,9 @@ import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
  * Suites too long for `npm test` (CI's time limit), run by their own scripts: the chaos suite
- * (`npm run chaos`) and the sharded-run comparison on two fresh kernels (`npm run test:shards`).
- * Naming a file on the command line runs it regardless.
+ * (`npm run chaos`). Naming a file on the command line runs it regardless.
  */
-const LONG = ['worker/test/chaos.test.ts', 'worker/test/shards.test.ts'];
+const LONG = ['worker/test/chaos.test.ts'];
 const named = process.argv.slice(2).some((a) => LONG.some((f) => a.endsWith(f)));
 
 export default defineConfig({
