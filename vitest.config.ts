@@ -15,6 +15,10 @@ export default defineConfig({
     fileParallelism: false,
     reporters: ['default', './infra/summary-reporter.ts'],
     testTimeout: 30_000,
+    // KUnit jobs in tests run serially unless a test asks for shards: a sharded job's kernel has
+    // time-travel support, so a config of its own to build; worker/test/shards.test.ts checks the
+    // sharded runner, with `shards` set in each request.
+    env: { NOMMU_CI_KUNIT_SHARDS: process.env.NOMMU_CI_KUNIT_SHARDS ?? '1' },
     hookTimeout: 60_000,
   },
 });

@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 const runJob = (request: Omit<KunitJobRequest, 'kind'>): Promise<Run> =>
-  runJobOn(t, { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SHARD_KUNITCONFIG, timeout_s: 7200, ...request }, { timeoutMs: 3_600_000 });
+  runJobOn(t, { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: SHARD_KUNITCONFIG, timeout_s: 7200, shards: 2, ...request }, { timeoutMs: 3_600_000 });
 
 /** What "the same result" means: suites, order, tests, statuses (diagnostics hold addresses and timings). */
 type Shape = { name: string; status: string; planned?: number; children: Shape[] };
