@@ -16,6 +16,7 @@ import {
   globMatch,
   globsFor,
   numbered,
+  parseKtap,
   parseListing,
   planShards,
   summarize,
@@ -119,7 +120,7 @@ export async function runSharded(o: ShardedOptions): Promise<ShardedOutcome> {
   const listed = await listSuites(o);
   throwIfAborted(o.signal);
   const names = listed.map((s) => s.name);
-  const known = o.known ?? new Map();
+  const known = new Map([...(o.known ?? new Map()), ...emptySuites(listed, o.known)]);
   const toRun = listed.filter((s) => !known.has(s.name));
   const modeOf = (s: string): TimeMode => (o.timeTravel ? o.modeOf(s) : 'real');
   const testGlob = o.selection.filterGlob?.includes('.') ? o.selection.filterGlob.slice(o.selection.filterGlob.indexOf('.') + 1) : null;
@@ -284,6 +285,23 @@ export async function runSharded(o: ShardedOptions): Promise<ShardedOutcome> {
     exit: { code: 0, signal: null, killed: null, oom: false, setupError: null, ms: 0 },
   };
   return { tests, summary, notes, last, listed, durations, blocks, boots };
+}
+
+/**
+ * Listed suites without a test (kunit_fault when CONFIG_KUNIT_FAULT_TEST is off) run only in an
+ * unfiltered kernel: any kunit.filter_glob drops them, so no boot of ours would report them. A
+ * serial run reports such a suite skipped with `1..0`, so it is written as the kernel writes it
+ * (lib/kunit/test.c: kunit_print_suite_start, then a skip for a suite with no results).
+ */
+function emptySuites(listed: readonly ListedSuite[], known?: ReadonlyMap<string, unknown>): Map<string, { node: TestNode; lines: string[] }> {
+  const out = new Map<string, { node: TestNode; lines: string[] }>();
+  for (const s of listed) {
+    if (s.tests.length > 0 || known?.has(s.name)) continue;
+    const lines = ['    KTAP version 1', `    # Subtest: ${s.name}`, '    1..0', `ok 1 ${s.name} # SKIP `];
+    const node = parseKtap(['KTAP version 1', '1..1', ...lines]).tests[0]!;
+    out.set(s.name, { node, lines });
+  }
+  return out;
 }
 
 /** A planned boot's glob, made again among the suites to run only (a reused base's suites excluded). */
