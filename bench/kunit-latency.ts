@@ -2,7 +2,7 @@
  * Benchmark (run by hand): time from POST to the first KTAP line and to the final result, next
  * to `kunit.py run` on the same config, in one run, side by side:
  *
- *   npx tsx bench/kunit-latency.ts [--small] [--kernels mmu,nommu] [--shards N] [--skip-kunit-py]
+ *   npx tsx bench/kunit-latency.ts [--small] [--kernels mmu,nommu] [--shards N] [--skip-kunit-py] [--warm-only]
  *
  * Per kernel (MMU, and no-MMU with our series applied): the service cold (an empty cache root:
  * no build directories, no ccache), sharded and then serial (a serial job's kernel lacks the
@@ -12,7 +12,8 @@
  * cores). kunit.py cold (an empty build directory) and after the same edit in its tree; for
  * no-MMU, kunit.py runs on the series-applied tree with CONFIG_MMU=n. The service runs as
  * `npm start` runs it (private redis-server, API, one worker process). Prints `uptime` before and
- * after: on a shared machine, say how loaded it was.
+ * after: on a shared machine, say how loaded it was. `--warm-only` skips the cold rows and uses the
+ * machine's cache (NOMMU_CI_CACHE), whose base builds an earlier job made.
  */
 import { startService } from './service.js';
 import { spawn, execFileSync } from 'node:child_process';
@@ -23,7 +24,7 @@ import { CACHE_DIR, loadCatalog, loadSeries, REPO_DIR } from '@nommu-ci/shared';
 import { seriesTree } from '../worker/src/stages/source.js';
 
 const { values } = parseArgs({
-  options: { small: { type: 'boolean' }, kernels: { type: 'string' }, shards: { type: 'string' }, 'skip-kunit-py': { type: 'boolean' } },
+  options: { small: { type: 'boolean' }, kernels: { type: 'string' }, shards: { type: 'string' }, 'skip-kunit-py': { type: 'boolean' }, 'warm-only': { type: 'boolean' } },
 });
 const SOURCE = path.join(CACHE_DIR, 'src/linux-source-7.2');
 const TEST_FILE = 'lib/tests/list-test.c';
@@ -112,19 +113,23 @@ async function kunitPy(tree: string, buildDir: string, nommu: boolean): Promise<
 
 async function main(): Promise<void> {
   console.log(`uptime before: ${execFileSync('uptime').toString().trim()}`);
-  mkdirSync(path.join(root, 'cache/src'), { recursive: true });
-  symlinkSync(SOURCE, path.join(root, 'cache/src/linux-source-7.2'));
-  cpSync(SOURCE + '.version', path.join(root, 'cache/src/linux-source-7.2.version'));
-  const svc = await startService({ cache: path.join(root, 'cache') });
+  const warmOnly = values['warm-only'] === true;
+  if (!warmOnly) {
+    mkdirSync(path.join(root, 'cache/src'), { recursive: true });
+    symlinkSync(SOURCE, path.join(root, 'cache/src/linux-source-7.2'));
+    cpSync(SOURCE + '.version', path.join(root, 'cache/src/linux-source-7.2.version'));
+  }
+  const svc = await startService({ cache: warmOnly ? CACHE_DIR : path.join(root, 'cache') });
   const base = svc.base;
   const rows: [string, Timing][] = [];
   const patch = patchFor();
   try {
     for (const k of KERNELS) {
       const job = { kind: 'kunit', mmu: k === 'mmu', ...(KUNITCONFIG ? { kunitconfig: KUNITCONFIG } : {}), timeout_s: 3600 };
-      rows.push([`${k}: service cold, sharded (shards ${SHARDS})`, await serviceJob(base, { ...job, shards: SHARDS })]);
+      const cold = warmOnly ? 'base' : 'cold';
+      rows.push([`${k}: service ${cold}, sharded (shards ${SHARDS})`, await serviceJob(base, { ...job, shards: SHARDS })]);
       // A serial job's kernel has no time-travel support: another config, so another base build.
-      rows.push([`${k}: service cold, serial (shards 1)`, await serviceJob(base, { ...job, shards: 1 })]);
+      rows.push([`${k}: service ${cold}, serial (shards 1)`, await serviceJob(base, { ...job, shards: 1 })]);
       rows.push([`${k}: service warm, serial (shards 1)`, await serviceJob(base, { ...job, patch, shards: 1 })]);
       rows.push([`${k}: service warm, sharded (shards ${SHARDS})`, await serviceJob(base, { ...job, patch, shards: SHARDS })]);
     }

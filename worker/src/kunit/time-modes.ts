@@ -1,9 +1,8 @@
 /**
- * Which KUnit suites run under UML's time-travel mode. In that mode (`time-travel=inf-cpu`, with
+ * Which KUnit suites run under UML's time-travel mode. In that mode (basic `time-travel`, with
  * CONFIG_UML_TIME_TRAVEL_SUPPORT) the kernel's clock jumps over idle time instead of waiting, so
- * a suite that sleeps (lib_ratelimit: about 25 s) ends in well under a second; a suite that needs
- * time to pass while it computes (printk-ringbuffer runs readers and a writer for 10 s of clock
- * time) never ends. The decision is per suite, from a measurement of both modes on the same
+ * a suite that sleeps (lib_ratelimit: 25 s in real time) ends in a few seconds; a suite whose
+ * tests measure elapsed time may behave differently, so nothing is assumed. The decision is per suite, from a measurement of both modes on the same
  * kernel (kernel-images/kunit-time-modes.json, written by bench/kunit-time-modes.ts): a suite
  * runs time-travel only where that gave the same results and was faster. Suites not measured
  * run in real time.
