@@ -162,6 +162,17 @@ describe('live streams', () => {
     );
   });
 
+  it('answers a follower of a job that has printed nothing yet at once, with the headers', async () => {
+    const id = (await post({ kind: 'kunit', mmu: true })).json().id as string;
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const ac = new AbortController();
+    // fetch resolves when the headers arrive; no line will come, as for a job still building.
+    const res = await fetch(`${url}/v1/jobs/${id}/tap`, { signal: ac.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    ac.abort();
+  });
+
   it('sends server-sent events and resumes after Last-Event-ID', async () => {
     const id = (await post({ kind: 'kunit', mmu: true })).json().id as string;
     await store.appendEvent(id, { type: 'state', state: 'building', stage: 'build', message: null });

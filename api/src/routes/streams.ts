@@ -68,6 +68,9 @@ export const streamRoutes: FastifyPluginAsync = async (app) => {
           if (!retried) return;
         }
       }
+      // The headers go out at once, not with the first line: a cold build prints nothing for
+      // minutes, and clients give up on a response whose headers do not come (undici: 300 s).
+      reply.raw.once('pipe', () => reply.raw.flushHeaders());
       return reply.type('text/plain; charset=utf-8').header('cache-control', 'no-cache').header('x-accel-buffering', 'no').send(Readable.from(lines()));
     },
   );
