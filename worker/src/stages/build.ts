@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { abortReason, InfraError, JobAborted, noSpaceLine, StageError } from '../errors.js';
 import { mustRun, removeTree, runHost } from '../exec.js';
-import { withLock } from '../locks.js';
+import { tryLock, withLock } from '../locks.js';
 import { BUILDS_DIR, CCACHE_DIR } from '../paths.js';
 import { assertSandboxStarted, describeExit, runSandboxed, SANDBOX_GID, SANDBOX_UID, type Mount, type SandboxResult } from '../sandbox.js';
 import { configure, readDotConfig, type DotConfig, type Fragment } from './config.js';
@@ -216,7 +216,7 @@ export async function collectBases(opts: { dir?: string; max?: number; now?: num
   const now = opts.now ?? Date.now();
   let names: string[];
   try {
-    names = readdirSync(root).filter((n) => !n.endsWith('.lock'));
+    names = readdirSync(root).filter((n) => !n.endsWith('.flock') && !n.endsWith('.lock'));
   } catch {
     return [];
   }
@@ -246,8 +246,13 @@ export async function collectBases(opts: { dir?: string; max?: number; now?: num
   ];
   const removed: string[] = [];
   for (const v of victims) {
-    if (existsSync(`${v.dir}.lock`)) continue; // being built or checked right now
-    await removeTree(v.dir).catch(() => undefined);
+    const held = await tryLock(v.dir);
+    if (!held) continue; // being built or checked right now
+    try {
+      await removeTree(v.dir).catch(() => undefined);
+    } finally {
+      await held.release();
+    }
     removed.push(v.dir);
   }
   return removed;
