@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownedDir } from './stages/build.js';
-import { runSandboxed, SANDBOX_NICE, SANDBOX_UID, type SandboxOptions } from './sandbox.js';
+import { describeExit, runSandboxed, SANDBOX_NICE, SANDBOX_UID, type SandboxOptions } from './sandbox.js';
 
 let dir: string;
 beforeAll(() => {
@@ -103,6 +103,20 @@ describe('sandbox', () => {
     const { out } = await sh('i=0; while [ $i -lt 60 ]; do sleep 2 & i=$((i+1)); done 2>&1; echo started; wait', { limits: { nproc: 20 } });
     expect(out).toMatch(/fork|Resource temporarily unavailable/i);
   });
+  it.runIf(process.getuid?.() === 0)('stops a fork bomb at the job\'s own process limit, says so, and leaves other jobs of the same uid forking', async () => {
+    // The bomb holds its limit's worth of processes until it is killed; the other job starts its
+    // 50 while the bomb is at its limit. Were the limit per uid (RLIMIT_NPROC), those would fail.
+    const bomb = sh('b() { b & b & wait; }; b', { limits: { nproc: 200 }, timeoutMs: 8000 });
+    await new Promise((r) => setTimeout(r, 3000));
+    const other = await sh('i=0; while [ $i -lt 50 ]; do sleep 1 & i=$((i+1)); done 2>&1; wait; echo done', { limits: { nproc: 200 } });
+    const { r } = await bomb;
+    expect(r.forksRefused).toBeGreaterThan(0);
+    expect(describeExit(r)).toMatch(/process limit reached: \d+ forks refused at 200 processes/);
+    expect(other.out).not.toMatch(/fork|Resource temporarily unavailable/i);
+    expect(other.out.trim()).toBe('done');
+    expect(other.r.forksRefused).toBe(0);
+  });
+
   it('loses nothing a non-blocking writer sends to its output file while we read slowly (UML console)', async () => {
     // Like UML's console: stdout set O_NONBLOCK, and a write the fd refuses is lost. Exit 3 on any refusal.
     const writer = [

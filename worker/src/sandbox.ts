@@ -86,6 +86,10 @@ export interface SandboxResult {
   killed: 'timeout' | 'abort' | null;
   /** The memory cgroup saw an OOM kill. */
   oom: boolean;
+  /** Forks the job's pids cgroup refused at its limit (a fork bomb, or a build that needs more). */
+  forksRefused: number;
+  /** That limit. */
+  pidsMax: number;
   /** The sandbox could not be set up (its first words came from bwrap/setpriv/prlimit). */
   setupError: string | null;
   ms: number;
@@ -189,6 +193,22 @@ class Cgroup {
     }
   }
 
+  /** Forks refused at pids.max so far (pids.events). */
+  forksRefused(): number {
+    const d = this.dirs.pids ?? this.dirs.unified;
+    if (!d) return 0;
+    try {
+      const m = /^max (\d+)/m.exec(readFileSync(path.join(d, 'pids.events'), 'utf8'));
+      return m ? Number(m[1]) : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  get hasPids(): boolean {
+    return !!(this.dirs.pids ?? (this.dirs.unified && existsSync(path.join(this.dirs.unified, 'pids.max'))));
+  }
+
   oom(): boolean {
     const f = this.dirs.memory
       ? path.join(this.dirs.memory, 'memory.oom_control')
@@ -246,6 +266,12 @@ export function reapCgroups(): void {
   }
 }
 
+/** This process's hard RLIMIT_NPROC: as high as the sandbox's may go without CAP_SYS_RESOURCE. */
+function hardNprocLimit(): number | 'unlimited' {
+  const m = /^Max processes\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return m && /^\d+$/.test(m[1]!) ? Number(m[1]) : 'unlimited';
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -255,7 +281,7 @@ function alive(pid: number): boolean {
   }
 }
 
-export function sandboxArgv(opts: SandboxOptions, limits: Limits): string[] {
+export function sandboxArgv(opts: SandboxOptions, limits: Limits, nproc: number | 'unlimited' = limits.nproc): string[] {
   // No --new-session: the wrapper shell already leads a session of its own (spawned detached), so
   // the sandbox has no controlling terminal to inject input into; a second setsid() would put it
   // in a fresh scheduler autogroup at nice 0, where no nice value inside it counts against the API.
@@ -275,7 +301,7 @@ export function sandboxArgv(opts: SandboxOptions, limits: Limits): string[] {
     `--fsize=${limits.fsizeBytes}`,
     `--nofile=${limits.nofile}`,
     `--cpu=${limits.cpuSeconds}`,
-    `--nproc=${limits.nproc}`,
+    `--nproc=${nproc}`,
     '--',
   ];
   const drop = isRoot() ? ['setpriv', `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_GID}`, '--clear-groups', '--'] : [];
@@ -290,7 +316,10 @@ export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult>
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const start = Date.now();
   const cg = Cgroup.create(`${opts.name}-${process.pid}-${start}`, limits);
-  const inner = sandboxArgv(opts, limits);
+  // RLIMIT_NPROC counts every process of the sandbox uid on the host, other jobs' included: one
+  // job's fork bomb at that limit would make every other job's forks fail. Where the job has a
+  // pids cgroup of its own, that is its exact limit, and the rlimit is lifted to its hard maximum.
+  const inner = sandboxArgv(opts, limits, cg?.hasPids ? hardNprocLimit() : limits.nproc);
   // The wrapper shell joins the cgroups (as root, before dropping privileges), merges stderr into
   // stdout for the exec'd chain, and then becomes nice -> prlimit -> setpriv -> bwrap (same pid).
   // With CONFIG_SCHED_AUTOGROUP (Debian's default) CPU time is shared between sessions first and
@@ -351,24 +380,29 @@ export async function runSandboxed(opts: SandboxOptions): Promise<SandboxResult>
   if (timer) clearTimeout(timer);
   opts.signal?.removeEventListener('abort', onAbort);
   let oom = false;
+  let forksRefused = 0;
   if (cg) {
     oom = cg.oom();
+    forksRefused = cg.forksRefused();
     await cg.remove();
   }
   // The sandbox itself failed to start (bwrap, setpriv or prlimit complained first): an
   // infrastructure problem, not the job's.
   const setup = /^(bwrap|setpriv|prlimit|nice|nommu-ci): .*/m.exec(head);
   const setupError = res.code !== 0 && !killed && setup && head.startsWith(setup[0]) ? setup[0] : null;
-  return { ...res, killed, oom, setupError, ms: Date.now() - start };
+  return { ...res, killed, oom, forksRefused, pidsMax: limits.nproc, setupError, ms: Date.now() - start };
 }
 
 /** A sandbox result as a short phrase for messages: "exit 2", "killed (timeout)", "out of memory". */
 export function describeExit(r: SandboxResult): string {
-  if (r.killed) return `killed (${r.killed})`;
-  if (r.oom) return 'killed: memory limit exceeded';
-  if (r.signal) return `killed by ${r.signal}`;
-  if (r.code === 125) return 'sandbox setup failed';
-  return `exit ${r.code}`;
+  const how = r.killed ? `killed (${r.killed})` : r.oom ? 'killed: memory limit exceeded' : r.signal ? `killed by ${r.signal}` : r.code === 125 ? 'sandbox setup failed' : `exit ${r.code}`;
+  const limit = processLimit(r);
+  return limit ? `${how}; ${limit}` : how;
+}
+
+/** "process limit reached: ..." when the job's pids cgroup refused forks, else null. */
+export function processLimit(r: SandboxResult): string | null {
+  return r.forksRefused > 0 ? `process limit reached: ${r.forksRefused} forks refused at ${r.pidsMax} processes` : null;
 }
 
 /** Throws (infrastructure) if the sandbox could not even start. */

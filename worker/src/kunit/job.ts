@@ -118,7 +118,7 @@ async function listOnly(c: KunitRunContext, selection: KunitSelection): Promise<
     result: { version: 'KTAP version 1', tests, summary, errors: [], complete: true, planned: listed.length },
     problem: null,
     ktapLines: lines.length,
-    exit: { code: 0, signal: null, killed: null, oom: false, setupError: null, ms: 0 },
+    exit: { code: 0, signal: null, killed: null, oom: false, forksRefused: 0, pidsMax: 0, setupError: null, ms: 0 },
   };
   return { tests, summary, notes: [], last };
 }

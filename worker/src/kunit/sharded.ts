@@ -289,7 +289,7 @@ export async function runSharded(o: ShardedOptions): Promise<ShardedOutcome> {
     result: { version: 'KTAP version 1', tests, summary, errors: [], complete, planned: listed.length },
     problem,
     ktapLines: 0,
-    exit: { code: 0, signal: null, killed: null, oom: false, setupError: null, ms: 0 },
+    exit: { code: 0, signal: null, killed: null, oom: false, forksRefused: 0, pidsMax: 0, setupError: null, ms: 0 },
   };
   return { tests, summary, notes, last, listed, durations, blocks, boots };
 }

@@ -8,12 +8,13 @@
  *
  * Ends cleanly when the kernel: prints no KTAP (stage boot), goes silent for the idle timeout or
  * reaches the job deadline (killed; open tests become crash "timeout"), panics (the reader's
- * crash line ends the stream), or floods the console (killed past CONSOLE_LIMIT).
+ * crash line ends the stream), floods the console (killed past CONSOLE_LIMIT), or forks without
+ * end (its sandbox's process limit refuses forks: named as the run's problem).
  */
 import { appendFileSync, existsSync, statSync, truncateSync } from 'node:fs';
 import { KtapStream, type JobEvent, type KtapResult, type TestNode } from '@nommu-ci/shared';
 import { abortReason, JobAborted, StageError } from '../errors.js';
-import { assertSandboxStarted, describeExit, runSandboxed, type Mount, type SandboxResult } from '../sandbox.js';
+import { assertSandboxStarted, describeExit, processLimit, runSandboxed, type Mount, type SandboxResult } from '../sandbox.js';
 import { kunitReader, type ConsoleReader } from './console-readers.js';
 
 export const CONSOLE_LIMIT = Number(process.env.NOMMU_CI_CONSOLE_LIMIT ?? 64 * 1024 * 1024);
@@ -185,6 +186,10 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
   }
   if (exit.killed === 'timeout' || jobAbort?.why === 'timeout') problem ??= 'job timeout reached while the kernel was running';
   if (!problem && exit.oom) problem = 'kernel killed: memory limit exceeded';
+  // A guest fork bomb (on the MMU kernel each guest process is a host process) ends at the job's
+  // pids cgroup: named even when the guest's own timeouts then ended the run cleanly.
+  const forks = processLimit(exit);
+  if (forks) problem = problem ? `${problem}; ${forks}` : forks;
   const crashReason = crashed ?? (problem ? 'timeout' : undefined);
   const result = stream.end(crashReason ?? undefined);
   flush();
