@@ -135,7 +135,7 @@ describe('live streams', () => {
   it('gives a late client everything so far, then the rest live, across a retried attempt', async () => {
     const id = (await post({ kind: 'kunit', mmu: true })).json().id as string;
     await store.appendTap(id, 1, ['KTAP version 1', '1..1']);
-    await store.endTap(id, 1, true);
+    await store.endTap(id, 1, true, 'test');
     await store.appendTap(id, 2, ['KTAP version 1', '1..1']);
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const res = await fetch(`${url}/v1/jobs/${id}/tap`);
@@ -157,7 +157,7 @@ describe('live streams', () => {
     const rest = await reader.read();
     expect(rest.done).toBe(true);
     expect(text).toBe(
-      'KTAP version 1\n1..1\n# nommu-ci: attempt 1 was lost (worker stopped); attempt 2 follows\nKTAP version 1\n1..1\n' +
+      'KTAP version 1\n1..1\n# nommu-ci: attempt 1 was lost during test (worker stopped); attempt 2 starts over from source\nKTAP version 1\n1..1\n' +
         '    KTAP version 1\n    # Subtest: list-kunit-test\nok 1 list-kunit-test\n',
     );
   });

@@ -91,10 +91,14 @@ export class JobStore {
     await m.exec();
   }
 
-  /** Ends an attempt's stream; `retry` tells readers that attempt n+1 follows. */
-  async endTap(id: string, attempt: number, retry: boolean): Promise<void> {
+  /**
+   * Ends an attempt's stream; `retry` tells readers that attempt n+1 follows, and `lostIn` (field
+   * `lost_in`) the stage the attempt was in when it was lost: where the retry started over from.
+   */
+  async endTap(id: string, attempt: number, retry: boolean, lostIn?: string | null): Promise<void> {
     const key = this.tapKey(id, attempt);
-    await this.redis.multi().xadd(key, '*', 'eof', retry ? 'retry' : 'done').expire(key, this.ttlSeconds).exec();
+    const fields = ['eof', retry ? 'retry' : 'done', ...(retry && lostIn ? ['lost_in', lostIn] : [])];
+    await this.redis.multi().xadd(key, '*', ...fields).expire(key, this.ttlSeconds).exec();
   }
 
   async appendEvent(id: string, event: JobEvent): Promise<void> {

@@ -77,16 +77,17 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     // Attempts are numbered consecutively per job (the tap streams chain tap:1, tap:2, ...). A
     // worker killed mid-job leaves its attempt's stream open: end it as "retry" before starting.
     const attempt = Math.max(record.attempt + 1, 1);
-    if (record.attempt >= 1) await endPreviousTap(deps, id, record.attempt);
+    if (record.attempt >= 1) await endPreviousTap(deps, id, record.attempt, record.stage);
     const run = new JobRun(deps, job, record, request, attempt);
     await run.execute();
   };
 }
 
-async function endPreviousTap(deps: ProcessorDeps, id: string, prev: number): Promise<void> {
+/** Ends a lost attempt's tap stream, naming the stage its record was last in. */
+async function endPreviousTap(deps: ProcessorDeps, id: string, prev: number, stage: string | null): Promise<void> {
   const last = (await deps.redis.xrevrange(deps.store.tapKey(id, prev), '+', '-', 'COUNT', 1)) as [string, string[]][];
   const fields = last[0]?.[1] ?? [];
-  if (!fields.includes('eof')) await deps.store.endTap(id, prev, true);
+  if (!fields.includes('eof')) await deps.store.endTap(id, prev, true, stage);
 }
 
 class JobRun {
@@ -454,7 +455,7 @@ class JobRun {
     }
     if (final) this.timings.finished_at = new Date().toISOString();
     await store.update(this.id, { timings: this.timings });
-    await store.endTap(this.id, this.attempt, !final);
+    await store.endTap(this.id, this.attempt, !final, this.stage === 'infra' ? null : this.stage);
     if (final) await store.endEvents(this.id);
   }
 }

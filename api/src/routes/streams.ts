@@ -62,7 +62,8 @@ export const streamRoutes: FastifyPluginAsync = async (app) => {
             if (e.fields.l !== undefined) yield e.fields.l + '\n';
             else if (e.fields.eof === 'retry') {
               retried = true;
-              yield `# nommu-ci: attempt ${attempt} was lost (worker stopped); attempt ${attempt + 1} follows\n`;
+              const where = e.fields.lost_in ? ` during ${e.fields.lost_in}` : '';
+              yield `# nommu-ci: attempt ${attempt} was lost${where} (worker stopped); attempt ${attempt + 1} starts over from source\n`;
             }
           }
           if (!retried) return;
