@@ -37,9 +37,22 @@ interface Row {
   errors: number;
   load: string;
   building: string;
+  /** The API process's event-loop delay during the phase (prom-client's, reset at each scrape): ms. */
+  lagP99: number;
+  lagMax: number;
+  /** CPU seconds the API process used during the phase. */
+  apiCpu: number;
+}
+
+/** The API's event-loop lag (p99, max; since the last scrape) and CPU seconds so far, from /metrics. */
+async function apiStats(base: string): Promise<{ lagP99: number; lagMax: number; cpu: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const val = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { lagP99: val('nodejs_eventloop_lag_p99_seconds') * 1000, lagMax: val('nodejs_eventloop_lag_max_seconds') * 1000, cpu: val('process_cpu_seconds_total') };
 }
 
 async function load(base: string, jobPath: string): Promise<Omit<Row, 'phase' | 'load' | 'building'>> {
+  const before = await apiStats(base);
   const r = await autocannon({
     url: base,
     connections: 20,
@@ -47,7 +60,19 @@ async function load(base: string, jobPath: string): Promise<Omit<Row, 'phase' | 
     duration: SECONDS,
     requests: [{ method: 'GET', path: jobPath }, { method: 'GET', path: '/v1/jobs?limit=20' }, { method: 'GET', path: '/healthz' }],
   });
-  return { requests: r.requests.total, p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, non2xx: r.non2xx, errors: r.errors };
+  const after = await apiStats(base);
+  return {
+    requests: r.requests.total,
+    p50: r.latency.p50,
+    p90: r.latency.p90,
+    p99: r.latency.p99,
+    max: r.latency.max,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    lagP99: Math.round(after.lagP99 * 10) / 10,
+    lagMax: Math.round(after.lagMax * 10) / 10,
+    apiCpu: Math.round((after.cpu - before.cpu) * 10) / 10,
+  };
 }
 
 async function state(base: string, id: string): Promise<{ state: string; stage: string | null }> {
@@ -101,8 +126,8 @@ async function main(): Promise<void> {
     rmSync(root, { recursive: true, force: true });
   }
   console.log(`\n${RATE} requests/s for ${SECONDS} s per phase (GET job, job list, /healthz in turn); latency in ms`);
-  console.log('| phase | requests | p50 | p90 | p99 | max | non-2xx | errors | load average | still building |\n| --- | --: | --: | --: | --: | --: | --: | --: | --- | --- |');
-  for (const r of rows) console.log(`| ${r.phase} | ${r.requests} | ${r.p50} | ${r.p90} | ${r.p99} | ${r.max} | ${r.non2xx} | ${r.errors} | ${r.load} | ${r.building} |`);
+  console.log('| phase | requests | p50 | p90 | p99 | max | non-2xx | errors | API event-loop lag p99 / max | API CPU s | load average | still building |\n| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- | --- |');
+  for (const r of rows) console.log(`| ${r.phase} | ${r.requests} | ${r.p50} | ${r.p90} | ${r.p99} | ${r.max} | ${r.non2xx} | ${r.errors} | ${r.lagP99} / ${r.lagMax} | ${r.apiCpu} | ${r.load} | ${r.building} |`);
 }
 
 await main();
