@@ -149,7 +149,7 @@ describe('live streams', () => {
         text += new TextDecoder().decode(value);
       }
     };
-    await readUntil('attempt 2 follows\nKTAP version 1\n1..1\n');
+    await readUntil('attempt 2 starts over from source\nKTAP version 1\n1..1\n');
     // The client is still connected; the kernel prints on.
     await store.appendTap(id, 2, ['    KTAP version 1', '    # Subtest: list-kunit-test', 'ok 1 list-kunit-test']);
     await store.endTap(id, 2, false);
