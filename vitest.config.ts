@@ -4,7 +4,6 @@ import { defineConfig } from 'vitest/config';
  * The chaos suite (worker/test/chaos.test.ts) runs its short cases, on cached kernels, in npm test;
  * `npm run chaos` (NOMMU_CI_CHAOS=full) runs all of them.
  */
-
 export default defineConfig({
   test: {
     include: ['{shared,api,worker,cli,infra,kernel-images}/**/*.test.ts'],
