@@ -8,8 +8,11 @@
  * on a cache root of its own whose ccache is empty, so the job's build is cold and keeps both
  * cores busy. autocannon sends GETs of one job, the job list and /healthz at a fixed overall rate;
  * meanwhile `--followers` clients hold the job's live /tap open. The table gives latency
- * percentiles per phase, the load average, and whether the build was still running at the end
- * (a phase that outlived the build measured nothing).
+ * percentiles per phase, the API process's event-loop lag and CPU seconds over the phase (lag near
+ * the request latency: the API itself is slow or starved of CPU; lag small but latency high: the
+ * time goes elsewhere, e.g. Redis), the load average, and whether the build was still running at
+ * the end (a phase that outlived the build measured nothing). NOMMU_CI_SANDBOX_NICE applies to the
+ * build as in the service.
  */
 import { cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
