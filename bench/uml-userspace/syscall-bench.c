@@ -4,9 +4,19 @@
  * wait), measured from inside whatever runs it: natively, or as init of a UML kernel.
  * Prints one line per measurement: "bench <name> <iterations> <ns per operation>".
  * As PID 1 it mounts nothing (the kernel mounts devtmpfs) and powers the kernel off at the end.
+ *
+ * Run natively it also measures the floor of no-MMU UML's system call path: a system call that a
+ * seccomp filter turns into SIGSYS, whose handler sets the result and returns (host signal
+ * delivery plus rt_sigreturn), as no-MMU UML does for every call of its programs.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 static const char *self;
@@ -77,6 +88,39 @@ static void op_spawn(void)
 		abort();
 }
 
+static void sigsys_handler(int sig, siginfo_t *info, void *uc)
+{
+	((ucontext_t *)uc)->uc_mcontext.gregs[REG_RAX] = 0;
+}
+
+static void op_sigsys(void)
+{
+	if (syscall(SYS_getppid))
+		abort();
+}
+
+/* From here on getppid raises SIGSYS (and returns 0 through the handler); nothing else changes. */
+static void trap_getppid(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(filter) / sizeof(filter[0]), filter };
+	struct sigaction sa = { .sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO };
+
+	if (sigaction(SIGSYS, &sa, NULL) || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
+		perror("seccomp");
+		exit(1);
+	}
+}
+
 /* Runs op for about `seconds`, in batches, after a short warm-up. */
 static void measure(const char *name, void (*op)(void), double seconds)
 {
@@ -118,5 +162,8 @@ int main(int argc, char **argv)
 		sync();
 		reboot(RB_POWER_OFF);
 	}
+	/* Last: the filter stays for the rest of the process (and every child). */
+	trap_getppid();
+	measure("sigsys-roundtrip", op_sigsys, 1.0);
 	return 0;
 }
