@@ -10,19 +10,22 @@
  *   everything the sandbox should stop fails with the host errno the sandbox causes: reading a
  *   host file, connecting to this service's Redis, writing outside the job, writing the kernel.
  *
- * Costs a patched kernel build (a copy of the base the other no-MMU kselftest tests build).
+ * On each built-in catalogue kernel (debian-7.2, debian-7.3), each with its own series. Costs a
+ * patched kernel build per kernel (a copy of the base the other no-MMU kselftest tests build).
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KERNEL_IMAGES_DIR, loadCatalog, loadSeries, type TestNode } from '@nommu-ci/shared';
+import { KERNEL_IMAGES_DIR, loadCatalog, loadSeries, type KernelSource, type TestNode } from '@nommu-ci/shared';
 import { SANDBOX_UID } from '../src/sandbox.js';
 import { newFilesPatch } from './patches.js';
 import { runJobOn, startTestRedis, type Run, type TestRedis } from './helpers.js';
 import { child, named } from './tree.js';
 
-const kernel = loadCatalog()[0]!;
+/** The built-in catalogue (an operator's NOMMU_CI_KERNELS trees are not ours to test). */
+const KERNELS = loadCatalog({});
+const runnable = (k: KernelSource): boolean => k.available && loadSeries(k.seriesDir) !== null;
 const SRC = path.join(KERNEL_IMAGES_DIR, 'rootfs/kselftest');
 const TARGET = 'nommu-ci-user';
 /** World-readable on the host, not in the sandbox. */
@@ -32,9 +35,6 @@ const OUTSIDE = path.join('/var/tmp', `nommu-ci-host-rights-${process.pid}`);
 const HOST_WRITE = path.join(OUTSIDE, 'written-from-a-job');
 
 let t: TestRedis;
-let run: Run;
-let results: TestNode[];
-let buildLog: string;
 
 function header(redisPort: number): string {
   return [
@@ -53,10 +53,19 @@ function header(redisPort: number): string {
 }
 
 beforeAll(async () => {
-  if (!kernel.available || !loadSeries()) return;
+  if (!KERNELS.some(runnable)) return;
   t = await startTestRedis('kselftest-user');
   mkdirSync(OUTSIDE, { recursive: true });
   chmodSync(OUTSIDE, 0o777);
+});
+
+afterAll(async () => {
+  rmSync(OUTSIDE, { recursive: true, force: true });
+  await t?.stop();
+});
+
+/** The job: size and our programs, patched into the kernel's tree. */
+async function runUserJob(kernel: KernelSource): Promise<Run> {
   const dir = `tools/testing/selftests/${TARGET}`;
   const patch = newFilesPatch(
     {
@@ -67,73 +76,79 @@ beforeAll(async () => {
     },
     'selftests: nommu-ci user-space programs',
   );
-  run = await runJobOn(
+  const run = await runJobOn(
     t,
     { kind: 'kselftest', kernel: kernel.name, mmu: false, targets: ['size', TARGET], patch, test_timeout_s: 60 },
     { timeoutMs: 1_700_000 },
   );
-  console.log(`kselftest-user: ${run.record.state} in ${run.ms} ms, stages ${JSON.stringify(run.record.timings.stages)}: ${run.record.message}`);
-  results = (await t.store.results(run.id)) ?? [];
-  buildLog = (await t.store.artifact(run.id, 'build.log'))?.toString() ?? '';
-}, 1_800_000);
+  console.log(`kselftest-user on ${kernel.name}: ${run.record.state} in ${run.ms} ms, stages ${JSON.stringify(run.record.timings.stages)}: ${run.record.message}`);
+  return run;
+}
 
-afterAll(async () => {
-  rmSync(OUTSIDE, { recursive: true, force: true });
-  await t?.stop();
-});
-
-const test = (target: string, name: string): TestNode => child(named(results, target), name);
 /** A node's diagnostics and its children's, one text. */
 const diagnostics = (n: TestNode): string => [...n.diagnostics, ...n.children.flatMap((c) => c.diagnostics)].join('\n');
 
-describe.skipIf(!kernel.available || !loadSeries())('no-MMU user space in a kselftest job (real worker)', () => {
-  it('the job passes: size, threads and host-rights', () => {
-    expect(run.record.state).toBe('passed');
-    expect(run.record.config?.mmu).toBe(false);
-    expect(results.map((r) => r.name)).toEqual(['size', TARGET]);
-  });
+for (const kernel of KERNELS) {
+  describe.skipIf(!runnable(kernel))(`no-MMU user space in a kselftest job (real worker): ${kernel.name}`, () => {
+    let run: Run;
+    let results: TestNode[];
+    let buildLog: string;
+    const test = (target: string, name: string): TestNode => child(named(results, target), name);
 
-  it('size: get_size, which brings its own _start, passes once relocated', () => {
-    expect(test('size', 'get_size').status).toBe('pass');
-    expect(test('size', 'get_size').children.map((c) => [c.name, c.status])).toEqual([['get runtime memory use', 'pass']]);
-  });
+    beforeAll(async () => {
+      run = await runUserJob(kernel);
+      results = (await t.store.results(run.id)) ?? [];
+      buildLog = (await t.store.artifact(run.id, 'build.log'))?.toString() ?? '';
+    }, 1_800_000);
 
-  it('threads: built against musl by the job, created, synchronised and joined', () => {
-    expect(buildLog).toMatch(new RegExp(`building ${TARGET} with musl: threads host-rights`));
-    expect(buildLog).not.toMatch(new RegExp(`building ${TARGET} with glibc`));
-    const th = test(TARGET, 'threads');
-    expect(th.status).toBe('pass');
-    expect(th.children.map((c) => c.status)).toEqual(Array(6).fill('pass'));
-    expect(th.children[0]!.name).toBe('pthread_create starts 8 threads');
-  });
+    it('the job passes: size, threads and host-rights', () => {
+      expect(run.record.state).toBe('passed');
+      expect(run.record.config?.mmu).toBe(false);
+      expect(results.map((r) => r.name)).toEqual(['size', TARGET]);
+    });
 
-  it('host-rights: raw host system calls run with the UML process rights; the sandbox stops each escape', () => {
-    const hr = test(TARGET, 'host-rights');
-    const diag = diagnostics(hr);
-    expect(hr.children.map((c) => [c.name, c.status])).toEqual([
-      [expect.stringMatching(/^found a syscall instruction in the UML binary's text at 0x6/), 'pass'],
-      ["host getuid is the sandbox's uid, not the guest's", 'pass'],
-      ["host getpid and uname are the host's, not the guest's", 'pass'],
-      ['a file written through the host appears in the guest', 'pass'],
-      [`reading host file ${HOST_READ} fails`, 'pass'],
-      ["connecting to the service's Redis on 127.0.0.1 fails", 'pass'],
-      [`creating host file ${HOST_WRITE} fails`, 'pass'],
-      ["writing the kernel's build directory /build/.config fails", 'pass'],
-    ]);
-    expect(diag).toContain(`host getuid ${SANDBOX_UID}, guest getuid 0`);
-    expect(diag).toContain(`host release ${os.release()}`);
-    // Each refusal is the sandbox's: the file, the port and the directory are there on the host.
-    const { ENOENT, ECONNREFUSED, EROFS } = os.constants.errno;
-    expect(statSync(HOST_READ).mode & 0o004).toBeTruthy();
-    expect(diag).toContain(`reading host file ${HOST_READ}: errno ${ENOENT} `);
-    // bwrap's network namespace has its own loopback, where nothing listens.
-    expect(diag).toContain(`connecting to the service's Redis on 127.0.0.1: errno ${ECONNREFUSED} `);
-    expect(diag).toContain(`creating host file ${HOST_WRITE}: errno ${ENOENT} `);
-    expect(existsSync(HOST_WRITE)).toBe(false);
-    expect(diag).toContain(`writing the kernel's build directory /build/.config: errno ${EROFS} `);
-  });
+    it('size: get_size, which brings its own _start, passes once relocated', () => {
+      expect(test('size', 'get_size').status).toBe('pass');
+      expect(test('size', 'get_size').children.map((c) => [c.name, c.status])).toEqual([['get runtime memory use', 'pass']]);
+    });
 
-  it("the service's Redis was reachable on the host all along", async () => {
-    expect(await t.redis.ping()).toBe('PONG');
+    it('threads: built against musl by the job, created, synchronised and joined', () => {
+      expect(buildLog).toMatch(new RegExp(`building ${TARGET} with musl: threads host-rights`));
+      expect(buildLog).not.toMatch(new RegExp(`building ${TARGET} with glibc`));
+      const th = test(TARGET, 'threads');
+      expect(th.status).toBe('pass');
+      expect(th.children.map((c) => c.status)).toEqual(Array(6).fill('pass'));
+      expect(th.children[0]!.name).toBe('pthread_create starts 8 threads');
+    });
+
+    it('host-rights: raw host system calls run with the UML process rights; the sandbox stops each escape', () => {
+      const hr = test(TARGET, 'host-rights');
+      const diag = diagnostics(hr);
+      expect(hr.children.map((c) => [c.name, c.status])).toEqual([
+        [expect.stringMatching(/^found a syscall instruction in the UML binary's text at 0x6/), 'pass'],
+        ["host getuid is the sandbox's uid, not the guest's", 'pass'],
+        ["host getpid and uname are the host's, not the guest's", 'pass'],
+        ['a file written through the host appears in the guest', 'pass'],
+        [`reading host file ${HOST_READ} fails`, 'pass'],
+        ["connecting to the service's Redis on 127.0.0.1 fails", 'pass'],
+        [`creating host file ${HOST_WRITE} fails`, 'pass'],
+        ["writing the kernel's build directory /build/.config fails", 'pass'],
+      ]);
+      expect(diag).toContain(`host getuid ${SANDBOX_UID}, guest getuid 0`);
+      expect(diag).toContain(`host release ${os.release()}`);
+      // Each refusal is the sandbox's: the file, the port and the directory are there on the host.
+      const { ENOENT, ECONNREFUSED, EROFS } = os.constants.errno;
+      expect(statSync(HOST_READ).mode & 0o004).toBeTruthy();
+      expect(diag).toContain(`reading host file ${HOST_READ}: errno ${ENOENT} `);
+      // bwrap's network namespace has its own loopback, where nothing listens.
+      expect(diag).toContain(`connecting to the service's Redis on 127.0.0.1: errno ${ECONNREFUSED} `);
+      expect(diag).toContain(`creating host file ${HOST_WRITE}: errno ${ENOENT} `);
+      expect(existsSync(HOST_WRITE)).toBe(false);
+      expect(diag).toContain(`writing the kernel's build directory /build/.config: errno ${EROFS} `);
+    });
+
+    it("the service's Redis was reachable on the host all along", async () => {
+      expect(await t.redis.ping()).toBe('PONG');
+    });
   });
-});
+}

@@ -11,13 +11,15 @@
  *   last_ditch_exit) while a program spins in user code with a zero fs base and AC and DF set;
  *   SIGHUP is ignored (UML ignores it with or without an MMU) and a SIGTERM after it still works.
  *
- * Uses the no-MMU kselftest kernel nommu.integration.test.ts builds (same label and config, so a
- * cached build); each boot takes seconds.
+ * On each built-in catalogue kernel (debian-7.2 with kernel-images/nommu, debian-7.3 with its port
+ * nommu-7.3). Uses each one's no-MMU kselftest kernel (the worker's label and config:
+ * nommu.integration.test.ts and kselftest-user.test.ts build the same ones, so cached builds);
+ * each boot takes seconds.
  */
 import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CACHE_DIR, loadCatalog, loadSeries } from '@nommu-ci/shared';
+import { CACHE_DIR, loadCatalog, loadSeries, type KernelSource, type SeriesInfo } from '@nommu-ci/shared';
 import { removeTree } from '../exec.js';
 import { runSandboxed, type SandboxResult } from '../sandbox.js';
 import { ensureBase, ownedDir } from '../stages/build.js';
@@ -25,11 +27,8 @@ import { seriesLabel, seriesTree } from '../stages/source.js';
 import { kselftestFragment } from './plan.js';
 import { BUSYBOX, buildInit, ROOTFS_MOUNT, rootfsBootArgs } from './rootfs.js';
 
-const kernel = loadCatalog()[0]!;
-const series = loadSeries();
-const jobDir = path.join(CACHE_DIR, 'jobs', `nommu-faults-it-${process.pid}`);
-const tmpDir = path.join(jobDir, 'tmp');
-const root = path.join(jobDir, 'root');
+/** The built-in catalogue (an operator's NOMMU_CI_KERNELS trees are not ours to test). */
+const KERNELS = loadCatalog({});
 
 /** faults.c's cases and what each must end as (on any x86_64 Linux, MMU or not). */
 const FAULT_CASES: [string, string][] = [
@@ -64,22 +63,29 @@ interface Boot {
   umid: string;
 }
 
-let kernelDir: string;
+/** One kernel's test directories and its built no-MMU kernel. */
+interface Machine {
+  jobDir: string;
+  tmpDir: string;
+  root: string;
+  kernelDir: string;
+}
+
 let bootNo = 0;
 
-async function bootRoot(extraArgs: string[], initArgs: string[], onLine?: (line: string, umid: string) => void): Promise<Boot> {
+async function bootRoot(m: Machine, extraArgs: string[], initArgs: string[], onLine?: (line: string, umid: string) => void): Promise<Boot> {
   const n = ++bootNo;
   const umid = `nommu-faults-${process.pid}-${n}`;
-  const consoleLog = path.join(jobDir, `console-${n}.log`);
+  const consoleLog = path.join(m.jobDir, `console-${n}.log`);
   let partial = '';
   const exit = await runSandboxed({
     name: umid,
     argv: ['/build/linux', ...rootfsBootArgs(256, '/init'), `umid=${umid}`, ...extraArgs, '--', ...initArgs],
     mounts: [
-      { host: kernelDir, path: '/build' },
-      { host: root, path: ROOTFS_MOUNT, rw: true },
+      { host: m.kernelDir, path: '/build' },
+      { host: m.root, path: ROOTFS_MOUNT, rw: true },
     ],
-    tmpDir,
+    tmpDir: m.tmpDir,
     cwd: '/tmp',
     env: { TMPDIR: '/dev/shm' },
     shmBytes: 512 * 1024 * 1024,
@@ -139,20 +145,19 @@ const fpstateResults = (console: string): string[] =>
 const fsgsPath = (console: string): string | undefined => /fs\/gs base switched with (\S+)/.exec(console)?.[1];
 const hostHasFsgsbase = (): boolean => /^flags\s*:.*\bfsgsbase\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
 
-let defaultBoot: Boot;
-let fallbackBoot: Boot;
-
-beforeAll(async () => {
-  if (!kernel.available || !series) return;
+/** Builds (or reuses) the kernel's no-MMU kselftest kernel and the root filesystem of faults and fpstate. */
+async function prepare(kernel: KernelSource, series: SeriesInfo): Promise<Machine> {
+  const jobDir = path.join(CACHE_DIR, 'jobs', `nommu-faults-it-${process.pid}-${kernel.name}`);
+  const tmpDir = path.join(jobDir, 'tmp');
+  const root = path.join(jobDir, 'root');
   await removeTree(jobDir);
   ownedDir(tmpDir);
   const tree = await seriesTree(kernel, series);
   const base = await ensureBase(
-    // nommu.integration.test.ts's kernel (the worker's label for no-MMU kselftest jobs).
+    // The worker's label and config for no-MMU kselftest jobs on this kernel: a cached build.
     { label: `${kernel.name}-${seriesLabel(series).replace('@', '-')}`, tree, fragment: kselftestFragment({ mmu: false }) },
     { tmpDir, log: () => undefined, name: `nommu-faults-base-${process.pid}`, onStage: () => undefined },
   );
-  kernelDir = base.dir;
   const init = await buildInit('static-pie');
   for (const d of [root, path.join(root, 'bin'), path.join(root, 'proc'), path.join(root, 'dev'), path.join(root, 'tmp')]) ownedDir(d);
   copyFileSync(BUSYBOX, path.join(root, 'bin/busybox'));
@@ -163,73 +168,89 @@ beforeAll(async () => {
     ['#!/bin/sh', 'mount -t proc proc /proc', '[ "$1" = spin ] && exec /faults spin', '/faults', '/fpstate', 'poweroff -f', ''].join('\n'),
   );
   for (const f of ['bin/busybox', 'faults', 'fpstate', 'init']) chmodSync(path.join(root, f), 0o755);
-  defaultBoot = await bootRoot([], []);
-  fallbackBoot = await bootRoot(['nofsgsbase'], []);
-}, 2_400_000);
+  return { jobDir, tmpDir, root, kernelDir: base.dir };
+}
 
-afterAll(async () => {
-  if (!process.env.NOMMU_CI_KEEP_TEST_DIRS) await removeTree(jobDir);
-});
+for (const kernel of KERNELS) {
+  const series = loadSeries(kernel.seriesDir);
+  describe.skipIf(!kernel.available || !series)(`faults and host signals on the no-MMU UML kernel: ${kernel.name}`, () => {
+    let m: Machine;
+    let defaultBoot: Boot;
+    let fallbackBoot: Boot;
 
-describe.skipIf(!kernel.available || !series)('faults and host signals on the no-MMU UML kernel', () => {
-  it('every fault or trap of a program ends as its own signal or error, and the kernel runs on', () => {
-    const { seen, ok } = faultResults(defaultBoot.console);
-    expect([...seen]).toEqual(FAULT_CASES);
-    expect([...ok].filter(([, v]) => !v)).toEqual([]);
-    expect(defaultBoot.console).not.toMatch(/Kernel panic|Kernel mode (fault|signal)/);
-    // The kernel went on after the last case: fpstate ran and the kernel powered off.
-    expect(fpstateResults(defaultBoot.console).every((l) => l.startsWith('ok'))).toBe(true);
-    expect(fpstateResults(defaultBoot.console).length).toBeGreaterThan(0);
-    expect([defaultBoot.exit.code, defaultBoot.exit.signal, defaultBoot.exit.killed]).toEqual([0, null, null]);
-  });
+    beforeAll(async () => {
+      m = await prepare(kernel, series!);
+      defaultBoot = await bootRoot(m, [], []);
+      fallbackBoot = await bootRoot(m, ['nofsgsbase'], []);
+      for (const [name, b] of [['default', defaultBoot], ['nofsgsbase', fallbackBoot]] as const) {
+        const { seen, ok } = faultResults(b.console);
+        console.log(`faults on ${kernel.name} ${kernel.version} (${name}): ${[...seen].map(([c, r]) => `${c}: ${r} (${ok.get(c) ? 'ok' : 'NOT OK'})`).join('; ')}`);
+      }
+    }, 2_400_000);
 
-  it('the XSAVE size comes from a real host signal frame and a round trip keeps the vector registers', () => {
-    expect(defaultBoot.console).toMatch(/no-MMU user space: \d+ bytes of XSAVE state per host signal frame \(ptrace offers \d+\), features 0x[0-9a-f]+; [xyz]mm0-\d+ survive a round trip/);
-  });
+    afterAll(async () => {
+      if (m && !process.env.NOMMU_CI_KEEP_TEST_DIRS) await removeTree(m.jobDir);
+    });
 
-  it('with nofsgsbase the fs/gs base is switched with arch_prctl() and everything passes', () => {
-    expect(fsgsPath(fallbackBoot.console)).toBe('arch_prctl');
-    const { seen, ok } = faultResults(fallbackBoot.console);
-    expect([...seen]).toEqual(FAULT_CASES);
-    expect([...ok].filter(([, v]) => !v)).toEqual([]);
-    expect(fpstateResults(fallbackBoot.console).length).toBeGreaterThan(0);
-    expect(fpstateResults(fallbackBoot.console).filter((l) => l.startsWith('not ok'))).toEqual([]);
-    expect([fallbackBoot.exit.code, fallbackBoot.exit.signal]).toEqual([0, null]);
-  });
+    it('every fault or trap of a program ends as its own signal or error, and the kernel runs on', () => {
+      const { seen, ok } = faultResults(defaultBoot.console);
+      expect([...seen]).toEqual(FAULT_CASES);
+      expect([...ok].filter(([, v]) => !v)).toEqual([]);
+      expect(defaultBoot.console).not.toMatch(/Kernel panic|Kernel mode (fault|signal)/);
+      // The kernel went on after the last case: fpstate ran and the kernel powered off.
+      expect(fpstateResults(defaultBoot.console).every((l) => l.startsWith('ok'))).toBe(true);
+      expect(fpstateResults(defaultBoot.console).length).toBeGreaterThan(0);
+      expect([defaultBoot.exit.code, defaultBoot.exit.signal, defaultBoot.exit.killed]).toEqual([0, null, null]);
+    });
 
-  it('without nofsgsbase the host decides: wrfsbase where it has FSGSBASE (else this variant is skipped)', (ctx) => {
-    // The host's own word, not the kernel's: a kernel that never used wrfsbase must not pass here.
-    if (!hostHasFsgsbase()) {
-      expect(fsgsPath(defaultBoot.console)).toBe('arch_prctl');
-      ctx.skip('this host has no FSGSBASE: only the arch_prctl() path exists here, tested above');
+    it('the XSAVE size comes from a real host signal frame and a round trip keeps the vector registers', () => {
+      expect(defaultBoot.console).toMatch(/no-MMU user space: \d+ bytes of XSAVE state per host signal frame \(ptrace offers \d+\), features 0x[0-9a-f]+; [xyz]mm0-\d+ survive a round trip/);
+    });
+
+    it('with nofsgsbase the fs/gs base is switched with arch_prctl() and everything passes', () => {
+      expect(fsgsPath(fallbackBoot.console)).toBe('arch_prctl');
+      const { seen, ok } = faultResults(fallbackBoot.console);
+      expect([...seen]).toEqual(FAULT_CASES);
+      expect([...ok].filter(([, v]) => !v)).toEqual([]);
+      expect(fpstateResults(fallbackBoot.console).length).toBeGreaterThan(0);
+      expect(fpstateResults(fallbackBoot.console).filter((l) => l.startsWith('not ok'))).toEqual([]);
+      expect([fallbackBoot.exit.code, fallbackBoot.exit.signal]).toEqual([0, null]);
+    });
+
+    it('without nofsgsbase the host decides: wrfsbase where it has FSGSBASE (else this variant is skipped)', (ctx) => {
+      // The host's own word, not the kernel's: a kernel that never used wrfsbase must not pass here.
+      if (!hostHasFsgsbase()) {
+        expect(fsgsPath(defaultBoot.console)).toBe('arch_prctl');
+        ctx.skip('this host has no FSGSBASE: only the arch_prctl() path exists here, tested above');
+      }
+      expect(fsgsPath(defaultBoot.console)).toBe('wrfsbase/wrgsbase');
+    });
+
+    // UML ignores SIGHUP (with or without an MMU: it survives its terminal going away); a SIGTERM
+    // after it must still stop it cleanly. bwrap, UML's parent in the sandbox, passes on its exit code.
+    for (const signals of [['SIGTERM'], ['SIGINT'], ['SIGHUP', 'SIGTERM']] as const) {
+      it(`${signals.join(' then ')} from the host while a program spins in user code: UML stops cleanly`, async () => {
+        let seen = false;
+        const sent: string[] = [];
+        const b = await bootRoot(m, [], ['spin'], (line, umid) => {
+          if (seen || !line.includes('faults: spinning in user code')) return;
+          seen = true;
+          // Let it spin a little, past the write and into the loop; one signal a second.
+          signals.forEach((sig, i) =>
+            setTimeout(() => {
+              const pid = umlPid(umid);
+              if (pid) process.kill(pid, sig);
+              sent.push(pid ? sig : `${sig}: no UML process`);
+            }, 500 + 1000 * i),
+          );
+        });
+        expect(sent).toEqual([...signals]);
+        expect(b.exit.killed).toBeNull();
+        // last_ditch_exit(): UML's cleanup, then exit(1).
+        expect({ code: b.exit.code, signal: b.exit.signal }).toEqual({ code: 1, signal: null });
+        expect(b.console).not.toMatch(/Kernel panic|Segmentation fault|Kernel mode/);
+        expect(existsSync(path.join(m.tmpDir, '.uml', b.umid))).toBe(false);
+      }, 300_000);
     }
-    expect(fsgsPath(defaultBoot.console)).toBe('wrfsbase/wrgsbase');
   });
-
-  // UML ignores SIGHUP (with or without an MMU: it survives its terminal going away); a SIGTERM
-  // after it must still stop it cleanly. bwrap, UML's parent in the sandbox, passes on its exit code.
-  for (const signals of [['SIGTERM'], ['SIGINT'], ['SIGHUP', 'SIGTERM']] as const) {
-    it(`${signals.join(' then ')} from the host while a program spins in user code: UML stops cleanly`, async () => {
-      let seen = false;
-      const sent: string[] = [];
-      const b = await bootRoot([], ['spin'], (line, umid) => {
-        if (seen || !line.includes('faults: spinning in user code')) return;
-        seen = true;
-        // Let it spin a little, past the write and into the loop; one signal a second.
-        signals.forEach((sig, i) =>
-          setTimeout(() => {
-            const pid = umlPid(umid);
-            if (pid) process.kill(pid, sig);
-            sent.push(pid ? sig : `${sig}: no UML process`);
-          }, 500 + 1000 * i),
-        );
-      });
-      expect(sent).toEqual([...signals]);
-      expect(b.exit.killed).toBeNull();
-      // last_ditch_exit(): UML's cleanup, then exit(1).
-      expect({ code: b.exit.code, signal: b.exit.signal }).toEqual({ code: 1, signal: null });
-      expect(b.console).not.toMatch(/Kernel panic|Segmentation fault|Kernel mode/);
-      expect(existsSync(path.join(tmpDir, '.uml', b.umid))).toBe(false);
-    }, 300_000);
-  }
-});
+}
