@@ -12,6 +12,10 @@
  * start-up gives up when it cannot mprotect() RELRO), musl through kernel-images/rootfs's
  * static-pie.specs (musl-gcc's own specs ignore -static-pie).
  *
+ * musl's gettimeofday() and settimeofday() ignore their struct timezone (the kernel's sys_tz can
+ * be neither read nor set: timers/set-tz fails on any kernel); musl programs are linked with
+ * kernel-images/rootfs/tests/musl-timezone.c, which makes both system calls as glibc does.
+ *
  * Programs that bring their own start-up code (-nostartfiles / -nostdlib, e.g. size's get_size)
  * are built with glibc even in the musl pass: Debian's musl is built with the stack protector,
  * so even its syscall() reads the canary through a thread pointer that only musl's start-up
@@ -47,6 +51,7 @@ const PIE_START_SRC = path.join(KERNEL_IMAGES_DIR, 'rootfs/tests/pie-start.c');
 const STATIC_PIE_SPECS = path.join(KERNEL_IMAGES_DIR, 'rootfs/static-pie.specs');
 const MUSL_SPECS = '/usr/lib/x86_64-linux-musl/musl-gcc.specs';
 const MUSL_LIBC = '/usr/lib/x86_64-linux-musl/libc.a';
+const MUSL_TIMEZONE_SRC = path.join(KERNEL_IMAGES_DIR, 'rootfs/tests/musl-timezone.c');
 
 /**
  * The no-MMU compilers, as scripts in the tools directory: they add pie-start only when they
@@ -59,12 +64,12 @@ for a in "$@"; do
 	-c|-S|-E|-M|-MM) link=;;
 	esac
 done
-[ -n "$link" ] && set -- -Wl,-e,_start_pie ${TOOLS_MOUNT}/pie-start.o "$@"
+[ -n "$link" ] && set -- -Wl,-e,_start_pie ${TOOLS_MOUNT}/pie-start.o $libc_objects "$@"
 `;
 const SCRIPTS: Record<string, string> = {
-  'glibc-cc': `#!/bin/sh\nlibc=glibc\n${PIE_START}exec gcc -static-pie -Wl,-z,norelro "$@"\n`,
+  'glibc-cc': `#!/bin/sh\nlibc=glibc\nlibc_objects=\n${PIE_START}exec gcc -static-pie -Wl,-z,norelro "$@"\n`,
   // Programs with their own start-up code go to glibc (see above).
-  'musl-cc': `#!/bin/sh\nlibc=musl\n${PIE_START}exec x86_64-linux-gnu-gcc -specs=${MUSL_SPECS} -specs=${TOOLS_MOUNT}/static-pie.specs -static-pie "$@"\n`,
+  'musl-cc': `#!/bin/sh\nlibc=musl\nlibc_objects=${TOOLS_MOUNT}/musl-timezone.o\n${PIE_START}exec x86_64-linux-gnu-gcc -specs=${MUSL_SPECS} -specs=${TOOLS_MOUNT}/static-pie.specs -static-pie "$@"\n`,
 };
 
 export const TOOLCHAINS: Record<Link, Toolchain[]> = {
@@ -80,7 +85,7 @@ export function toolsKey(): string {
   const h = createHash('sha256');
   h.update(JSON.stringify(TOOLCHAINS));
   h.update(JSON.stringify(SCRIPTS));
-  for (const f of [PIE_START_SRC, STATIC_PIE_SPECS]) h.update(readFileSync(f));
+  for (const f of [PIE_START_SRC, STATIC_PIE_SPECS, MUSL_TIMEZONE_SRC]) h.update(readFileSync(f));
   try {
     const s = statSync(MUSL_LIBC);
     h.update(`${s.size} ${s.mtimeMs}`);
@@ -91,9 +96,9 @@ export function toolsKey(): string {
 }
 
 /**
- * Makes `dir` (once per toolsKey()): pie-start.o, compiled here from our repository (trusted),
- * static-pie.specs and the compiler scripts. Compiled without the stack protector: it runs
- * before anything has set a thread pointer.
+ * Makes `dir` (once per toolsKey()): pie-start.o and musl-timezone.o, compiled here from our
+ * repository (trusted), static-pie.specs and the compiler scripts. pie-start.o is compiled without
+ * the stack protector: it runs before anything has set a thread pointer.
  */
 export async function toolsDir(dir: string, signal?: AbortSignal): Promise<string> {
   const stamp = path.join(dir, '.nommu-ci-complete');
@@ -102,6 +107,9 @@ export async function toolsDir(dir: string, signal?: AbortSignal): Promise<strin
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   await mustRun(['gcc', '-c', '-O2', '-fPIE', '-fno-stack-protector', '-o', path.join(tmp, 'pie-start.o'), PIE_START_SRC], { signal });
+  if (existsSync(MUSL_SPECS)) {
+    await mustRun(['x86_64-linux-gnu-gcc', `-specs=${MUSL_SPECS}`, '-c', '-O2', '-fPIE', '-o', path.join(tmp, 'musl-timezone.o'), MUSL_TIMEZONE_SRC], { signal });
+  }
   writeFileSync(path.join(tmp, 'static-pie.specs'), readFileSync(STATIC_PIE_SPECS));
   for (const [name, text] of Object.entries(SCRIPTS)) {
     writeFileSync(path.join(tmp, name), text);
