@@ -34,10 +34,12 @@ async function runJob(base: string, body: object): Promise<JobRecord> {
   const res = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   if (res.status !== 202) throw new Error(`POST ${JSON.stringify(body)}: ${res.status} ${await res.text()}`);
   const { id } = (await res.json()) as { id: string };
-  // The KTAP stream ends when the job does.
-  const tap = await fetch(`${base}/v1/jobs/${id}/tap`);
-  for await (const _chunk of tap.body!);
-  return (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as JobRecord;
+  // Polled: a cold default-config build takes longer than fetch waits for a stream's headers.
+  for (;;) {
+    const r = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as JobRecord;
+    if (['passed', 'failed', 'error', 'canceled'].includes(r.state)) return r;
+    await new Promise((res) => setTimeout(res, 5000));
+  }
 }
 
 const s = (ms: number | undefined): string => (ms === undefined ? '-' : (ms / 1000).toFixed(1));
