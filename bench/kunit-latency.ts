@@ -68,9 +68,17 @@ async function serviceJob(base: string, body: object): Promise<Timing> {
   const res = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   if (res.status !== 202) throw new Error(`POST: ${res.status} ${await res.text()}`);
   const { id } = (await res.json()) as { id: string };
-  const tap = await fetch(`${base}/v1/jobs/${id}/tap`);
   let first = 0;
-  for await (const _chunk of tap.body!) if (!first) first = Date.now();
+  for (;;) {
+    try {
+      const tap = await fetch(`${base}/v1/jobs/${id}/tap`);
+      for await (const _chunk of tap.body!) if (!first) first = Date.now();
+      break;
+    } catch {
+      // fetch gives up on a body silent for 300 s, and a cold build is silent longer: follow again
+      // (the stream replays from its start; the first line's time is already taken).
+    }
+  }
   const total = Date.now();
   const rec = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as {
     state: string;
