@@ -110,7 +110,7 @@ describe('POST /v1/runs', () => {
     ['a string for per_patch', { patch: FIXTURE, per_patch: 'yes' }, 400, 'body.per_patch'],
     ['a non-http callback', { patch: FIXTURE, callback_url: 'file:///etc/passwd' }, 400, 'body.callback_url: is not well-formed'],
     ['an mbox over the size limit', { patch: FIXTURE + '\n' + 'x'.repeat(MAX_PATCH_BYTES) }, 413, `the limit is ${MAX_PATCH_BYTES}`],
-  ])('refuses %s with a clear %i and queues nothing', async (_what, body, status, text) => {
+  ])('refuses %s with a clear 4xx and queues nothing', async (_what, body, status, text) => {
     const res = await post(body);
     expect(res.statusCode).toBe(status);
     expect(res.json().message).toContain(text);

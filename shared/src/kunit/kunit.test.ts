@@ -87,7 +87,7 @@ describe('shard plan', () => {
 describe('listing', () => {
   // A real listing boot (kunit.action=list) of the default config on 7.2.12: each suite's name,
   // then `suite.test` per test. `util_macros.h` has a dot in its name.
-  const raw = readFileSync(path.join(REPO_DIR, 'shared/fixtures/ktap/default-list.console.txt'), 'utf8').split('\n');
+  const raw = readFileSync(path.join(REPO_DIR, 'shared/fixtures/ktap/default.listing.txt'), 'utf8').split('\n');
   const ktap = raw.slice(raw.indexOf('KTAP version 1'));
 
   it('reads every suite of a real listing, those with dots in their names included', () => {
