@@ -57,6 +57,10 @@ describe.sequential('worker restarts', () => {
           console.log(`killed worker: job ${r.state} as attempt ${r.attempt}, ${Date.now() - killedAt} ms after the kill`);
           expect(r.state).toBe('passed');
           expect(r.attempt).toBe(2);
+          // The record's final state is written a moment before the streams end and BullMQ
+          // settles the job: read them once it has.
+          const job = await queue.getJob(id);
+          for (let i = 0; i < 300 && (await job?.getState()) !== 'completed'; i++) await new Promise((r) => setTimeout(r, 100));
           const tap1 = await JobStore.readStream(t.redis, t.store.tapKey(id, 1), '0', 0);
           expect(tap1.at(-1)?.fields.eof).toBe('retry');
           const tap2 = await JobStore.readStream(t.redis, t.store.tapKey(id, 2), '0', 0);
@@ -66,7 +70,6 @@ describe.sequential('worker restarts', () => {
             .filter((e) => e.fields.e)
             .map((e) => JSON.parse(e.fields.e!) as JobEvent);
           expect(evs.filter((e) => e.type === 'state' && FINAL_STATES.has(e.state))).toHaveLength(1);
-          const job = await queue.getJob(id);
           expect(await job?.getState()).toBe('completed');
           // The killed worker's sandbox died with it; the new worker reaped its cgroups.
           for (const c of ['/sys/fs/cgroup/pids/nommu-ci', '/sys/fs/cgroup/memory/nommu-ci']) {
