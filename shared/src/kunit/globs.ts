@@ -129,6 +129,11 @@ export function globsFor(all: readonly string[], wanted: ReadonlySet<string>): s
   return out.map((g) => g.replaceAll('.', '?')).filter((g) => !names.some((name) => !wanted.has(name) && globMatch(g, name)));
 }
 
+/** The glob that selects one suite among `all`: its name, a dot written `?` (see globsFor). */
+export function suiteGlob(all: readonly string[], name: string): string {
+  return globsFor(all, new Set([name]))[0] ?? name;
+}
+
 /** `[...]` of single characters; `-` first, where lib/glob.c reads it literally. */
 function charClass(chars: string[]): string {
   const sorted = [...chars].sort((a, b) => (a === '-' ? -1 : b === '-' ? 1 : a < b ? -1 : 1));

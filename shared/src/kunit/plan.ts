@@ -9,7 +9,7 @@
  * runs of the same kernel and config (Redis); a suite never measured counts a guess per test, so
  * a first run still shards.
  */
-import { globMatch, globsFor } from './globs.js';
+import { globMatch, globsFor, suiteGlob } from './globs.js';
 import type { ListedSuite } from './list.js';
 
 export type TimeMode = 'real' | 'time-travel';
@@ -88,7 +88,7 @@ export function planShards(input: PlanInput): ShardPlan {
   const big = total / n / 4;
   const alone = input.suites.filter((s) => est(s) > big && n > 1);
   const rest = input.suites.filter((s) => !alone.includes(s));
-  const boots: PlannedBoot[] = alone.map((s) => ({ glob: globsFor(all, new Set([s.name]))[0] ?? s.name, suites: [s.name], mode: input.modeOf(s.name), expectMs: bootMs + est(s) }));
+  const boots: PlannedBoot[] = alone.map((s) => ({ glob: suiteGlob(all, s.name), suites: [s.name], mode: input.modeOf(s.name), expectMs: bootMs + est(s) }));
   for (const mode of ['time-travel', 'real'] as const) {
     const mine = rest.filter((s) => input.modeOf(s.name) === mode);
     const share = mine.reduce((t, s) => t + est(s), 0);

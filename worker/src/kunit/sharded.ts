@@ -15,6 +15,7 @@ import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import {
   globMatch,
   globsFor,
+  suiteGlob,
   numbered,
   parseKtap,
   parseListing,
@@ -131,8 +132,7 @@ export async function runSharded(o: ShardedOptions): Promise<ShardedOutcome> {
   const testGlob = o.selection.filterGlob?.includes('.') ? o.selection.filterGlob.slice(o.selection.filterGlob.indexOf('.') + 1) : null;
 
   let queues: Work[][];
-  // One suite's glob: its name, with a dot (which the kernel cuts the glob at) written `?`.
-  const alone = (s: string): string => globsFor(names, new Set([s]))[0] ?? s;
+  const alone = (s: string): string => suiteGlob(names, s);
   if (o.isolate === 'test') {
     const work = toRun.flatMap((s) => s.tests.map((t) => ({ glob: alone(s.name), suites: [s.name], mode: modeOf(s.name), test: t })));
     queues = deal(work, o.shards, (w) => o.history.get(w.suites[0]!) ?? 0);
