@@ -46,7 +46,7 @@ const s = (ms: number | undefined): string => (ms === undefined ? '-' : (ms / 10
 
 async function main(): Promise<void> {
   console.log(`uptime before: ${execFileSync('uptime').toString().trim()}`);
-  const svc = await startService({ cache: CACHE_DIR, env: { NOMMU_CI_QUEUE: `bench-kunit-kernels-${process.pid}` } });
+  const svc = await startService({ cache: CACHE_DIR });
   const rows: string[] = [];
   try {
     for (const kernel of KERNELS) {

@@ -10,7 +10,9 @@
  * change to a test file (lib/tests/list-test.c) as a patch job, serial (`shards: 1`, one kernel
  * running every suite in turn, as kunit.py does) and sharded (`shards: N`, default the worker's
  * cores). kunit.py cold (an empty build directory) and after the same edit in its tree; for
- * no-MMU, kunit.py runs on the series-applied tree with CONFIG_MMU=n. The service runs as
+ * no-MMU, kunit.py runs on the series-applied tree with CONFIG_MMU=n. Then, test by test on the
+ * one-line patch, the sharded run against the serial one and the serial one against kunit.py:
+ * every test whose status differs. The service runs as
  * `npm start` runs it (private redis-server, API, one worker process). Prints `uptime` before and
  * after: on a shared machine, say how loaded it was. `--warm-only` skips the cold rows and uses the
  * machine's cache (NOMMU_CI_CACHE), whose base builds an earlier job made.
@@ -20,7 +22,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CACHE_DIR, loadCatalog, loadSeries, REPO_DIR } from '@nommu-ci/shared';
+import { CACHE_DIR, flattenTests, loadCatalog, loadSeries, REPO_DIR, type TestNode } from '@nommu-ci/shared';
 import { seriesTree } from '../worker/src/stages/source.js';
 
 const { values } = parseArgs({
@@ -61,6 +63,32 @@ interface Timing {
   firstKtapS: number;
   totalS: number;
   detail: string;
+  /** Each test's status by dotted path (suite.test[.param]). */
+  tests: Map<string, string>;
+}
+
+/** kunit.py's JSON group tree (kunit_json.py) as dotted path -> our status word. */
+function kunitJsonStatuses(g: KunitJsonGroup, prefix = '', out = new Map<string, string>()): Map<string, string> {
+  const word: Record<string, string> = { PASS: 'pass', FAIL: 'fail', SKIP: 'skip', ERROR: 'crash' };
+  for (const sub of g.sub_groups ?? []) kunitJsonStatuses(sub, prefix ? `${prefix}.${sub.name}` : sub.name, out);
+  for (const c of g.test_cases ?? []) out.set(prefix ? `${prefix}.${c.name}` : c.name, word[c.status] ?? c.status);
+  return out;
+}
+interface KunitJsonGroup {
+  name: string;
+  sub_groups?: KunitJsonGroup[];
+  test_cases?: { name: string; status: string }[];
+}
+
+/** The tests whose status differs between two runs (or that only one ran), one line each. */
+function differences(a: Timing, b: Timing): string[] {
+  const out: string[] = [];
+  for (const name of [...new Set([...a.tests.keys(), ...b.tests.keys()])].sort()) {
+    const x = a.tests.get(name) ?? 'not run';
+    const y = b.tests.get(name) ?? 'not run';
+    if (x !== y) out.push(`${name}: ${x} / ${y}`);
+  }
+  return out;
 }
 
 async function serviceJob(base: string, body: object): Promise<Timing> {
@@ -87,12 +115,15 @@ async function serviceJob(base: string, body: object): Promise<Timing> {
     summary: Record<string, number>;
     timings: { stages: Record<string, number> };
   };
+  const results = (await (await fetch(`${base}/v1/jobs/${id}/results`)).json()) as TestNode[];
+  const tests = new Map([...flattenTests(results)].map(([k, v]) => [k, v.status as string]));
   const st = Object.entries(rec.timings.stages).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}s`).join(', ');
   const s = rec.summary;
   return {
     firstKtapS: (first - t0) / 1000,
     totalS: (total - t0) / 1000,
     detail: `${rec.state}${rec.state === 'passed' ? '' : ` at ${rec.stage}`}: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped, ${s.crashed} crashed; ${st}; ${rec.message ?? ''}`,
+    tests,
   };
 }
 
@@ -116,7 +147,9 @@ async function kunitPy(tree: string, buildDir: string, nommu: boolean): Promise<
   const total = Date.now();
   const counts = execFileSync('python3', [path.join(REPO_DIR, 'shared/fixtures/ktap/kunit-tool-counts.py'), tree, '/dev/stdin'], { input: out }).toString();
   const c = (JSON.parse(counts) as Record<string, Record<string, number | string>>)['/dev/stdin']!;
-  return { firstKtapS: (first - t0) / 1000, totalS: (total - t0) / 1000, detail: `${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped, ${c.crashed} crashed; exit ${p.exitCode}` };
+  const json = execFileSync('python3', [path.join(REPO_DIR, 'shared/fixtures/ktap/kunit-tool-json.py'), tree, '/dev/stdin'], { input: out, maxBuffer: 256 << 20 }).toString();
+  const tests = kunitJsonStatuses((JSON.parse(json) as Record<string, KunitJsonGroup>)['/dev/stdin']!);
+  return { firstKtapS: (first - t0) / 1000, totalS: (total - t0) / 1000, detail: `${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped, ${c.crashed} crashed; exit ${p.exitCode}`, tests };
 }
 
 async function main(): Promise<void> {
@@ -163,6 +196,22 @@ async function main(): Promise<void> {
   console.log(`uptime after: ${execFileSync('uptime').toString().trim()}`);
   console.log('| run | first KTAP line (s) | final result (s) | detail |\n| --- | --- | --- | --- |');
   for (const [name, t] of rows) console.log(`| ${name} | ${t.firstKtapS.toFixed(1)} | ${t.totalS.toFixed(1)} | ${t.detail} |`);
+  // Test by test, on the one-line patch: sharded against serial, and the serial service run against kunit.py.
+  const row = (name: string): Timing | undefined => rows.find(([n]) => n === name)?.[1];
+  for (const k of KERNELS) {
+    const pairs: [string, string][] = [
+      [`${k}: service warm, sharded (shards ${SHARDS})`, `${k}: service warm, serial (shards 1)`],
+      [`${k}: service warm, serial (shards 1)`, `${k}: kunit.py warm (one-line edit)`],
+    ];
+    for (const [x, y] of pairs) {
+      const a = row(x);
+      const b = row(y);
+      if (!a || !b) continue;
+      const d = differences(a, b);
+      console.log(`\n${x} vs ${y}: ${a.tests.size} and ${b.tests.size} tests, ${d.length === 0 ? 'the same status for every test' : `${d.length} differ (status here / there):`}`);
+      for (const line of d) console.log(`  ${line}`);
+    }
+  }
   if (existsSync(root)) rmSync(root, { recursive: true, force: true });
 }
 

@@ -1,4 +1,8 @@
-/** The service as `npm start` runs it (infra/start.ts), on a cache root and ports of a bench's own. */
+/**
+ * The service as `npm start` runs it (infra/start.ts), on a cache root, ports and queue of a bench's
+ * own: a bench on the machine's cache shares its Redis data, whose default queue may still hold jobs
+ * an interrupted run left, and the bench would time those first.
+ */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { REPO_DIR } from '@nommu-ci/shared';
@@ -11,7 +15,7 @@ export interface Service {
 
 export async function startService(opts: { cache: string; env?: Record<string, string> }): Promise<Service> {
   const port = await freePort();
-  const env = { ...process.env, NOMMU_CI_CACHE: opts.cache, PORT: String(port), NOMMU_CI_REDIS_PORT: String(await freePort()), REDIS_URL: '', LOG_LEVEL: 'warn', ...opts.env };
+  const env = { ...process.env, NOMMU_CI_CACHE: opts.cache, PORT: String(port), NOMMU_CI_REDIS_PORT: String(await freePort()), NOMMU_CI_QUEUE: `nommu-ci-bench-${port}`, REDIS_URL: '', LOG_LEVEL: 'warn', ...opts.env };
   const proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_DIR, 'infra/start.ts')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise((r) => proc.once('exit', r));
   const base = `http://127.0.0.1:${port}`;
