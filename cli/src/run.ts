@@ -10,9 +10,9 @@
  *   nommu-ci run RUN_ID [--follow] [--format FORMAT]     follow or report an existing run
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { cellText, changeText, type RunRecord, type Verdict } from '@nommu-ci/shared';
 import { ApiError, Client } from './client.js';
+import { commandArgs } from './args.js';
 
 export const RUN_USAGE = `usage:
   nommu-ci run --patch series.mbox [--follow] [--per-patch] [--kernel NAME] [--kunitconfig FILE]
@@ -63,33 +63,28 @@ function exitFor(state: string): number {
 }
 
 export async function runCommand(argv: string[], io: RunCommandIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }): Promise<number> {
-  let values;
-  let positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        server: { type: 'string' },
-        patch: { type: 'string' },
-        follow: { type: 'boolean', short: 'f' },
-        'per-patch': { type: 'boolean' },
-        kernel: { type: 'string' },
-        kunitconfig: { type: 'string' },
-        'kconfig-add': { type: 'string', multiple: true },
-        filter: { type: 'string' },
-        callback: { type: 'string' },
-        timeout: { type: 'string' },
-        ktap: { type: 'string' },
-        format: { type: 'string' },
-        token: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    io.err(`nommu-ci run: ${(e as Error).message}\n${RUN_USAGE}\n`);
-    return RUN_EXIT.usage;
-  }
+  const args = commandArgs(
+    argv,
+    {
+      server: { type: 'string' },
+      patch: { type: 'string' },
+      follow: { type: 'boolean', short: 'f' },
+      'per-patch': { type: 'boolean' },
+      kernel: { type: 'string' },
+      kunitconfig: { type: 'string' },
+      'kconfig-add': { type: 'string', multiple: true },
+      filter: { type: 'string' },
+      callback: { type: 'string' },
+      timeout: { type: 'string' },
+      ktap: { type: 'string' },
+      format: { type: 'string' },
+      token: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    { command: 'run', text: RUN_USAGE, err: io.err },
+  );
+  if (!args) return RUN_EXIT.usage;
+  const { values, positionals } = args;
   if (values.help) {
     io.err(RUN_USAGE + '\n');
     return 0;

@@ -3,8 +3,8 @@
  * admin token (--token or NOMMU_CI_TOKEN; the first one is the server's NOMMU_CI_ADMIN_TOKEN).
  * `create` prints the new token alone on standard output, so `T=$(nommu-ci token create ...)` works.
  */
-import { parseArgs } from 'node:util';
 import { ApiError, Client } from './client.js';
+import { commandArgs } from './args.js';
 
 export const TOKEN_USAGE = `usage:
   nommu-ci token create --name NAME --role read|submit|admin [--max-concurrent N] [--max-per-hour N]
@@ -21,26 +21,21 @@ interface TokenInfo {
 }
 
 export async function tokenCommand(argv: string[], io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) }): Promise<number> {
-  let values;
-  let positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        server: { type: 'string' },
-        token: { type: 'string' },
-        name: { type: 'string' },
-        role: { type: 'string' },
-        'max-concurrent': { type: 'string' },
-        'max-per-hour': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    io.err(`nommu-ci token: ${(e as Error).message}\n${TOKEN_USAGE}\n`);
-    return 64;
-  }
+  const args = commandArgs(
+    argv,
+    {
+      server: { type: 'string' },
+      token: { type: 'string' },
+      name: { type: 'string' },
+      role: { type: 'string' },
+      'max-concurrent': { type: 'string' },
+      'max-per-hour': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    { command: 'token', text: TOKEN_USAGE, err: io.err },
+  );
+  if (!args) return 64;
+  const { values, positionals } = args;
   if (values.help) {
     io.err(TOKEN_USAGE + '\n');
     return 0;

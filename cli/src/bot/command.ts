@@ -3,7 +3,6 @@
  * It stops cleanly on SIGINT/SIGTERM; its state is in Redis, so a restart goes on from there.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { redisUrl } from '@nommu-ci/shared';
 import { Client } from '../client.js';
@@ -11,6 +10,7 @@ import { Mailer } from './mail.js';
 import { PatchworkApi } from './patchwork-api.js';
 import { PatchworkBot } from './patchwork-bot.js';
 import { BotState } from './state.js';
+import { commandArgs } from '../args.js';
 
 export const BOT_USAGE = `usage:
   nommu-ci bot patchwork --url URL --project NAME --token-file FILE [--server URL] [--token T]
@@ -26,38 +26,33 @@ export const BOT_USAGE = `usage:
   --smtp                also email each report in reply to the cover letter (off by default)`;
 
 export async function botCommand(argv: string[], err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
-  let values;
-  let positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        url: { type: 'string' },
-        project: { type: 'string' },
-        'token-file': { type: 'string' },
-        server: { type: 'string' },
-        token: { type: 'string' },
-        'public-url': { type: 'string' },
-        redis: { type: 'string' },
-        context: { type: 'string', default: 'nommu-ci' },
-        'per-patch-max': { type: 'string', default: '8' },
-        kunitconfig: { type: 'string' },
-        kernel: { type: 'string' },
-        timeout: { type: 'string' },
-        since: { type: 'string' },
-        interval: { type: 'string', default: '300' },
-        flaky: { type: 'string', multiple: true },
-        smtp: { type: 'string' },
-        'email-from': { type: 'string' },
-        'email-to': { type: 'string', multiple: true },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (e) {
-    err(`nommu-ci bot: ${(e as Error).message}\n${BOT_USAGE}\n`);
-    return 64;
-  }
+  const args = commandArgs(
+    argv,
+    {
+      url: { type: 'string' },
+      project: { type: 'string' },
+      'token-file': { type: 'string' },
+      server: { type: 'string' },
+      token: { type: 'string' },
+      'public-url': { type: 'string' },
+      redis: { type: 'string' },
+      context: { type: 'string', default: 'nommu-ci' },
+      'per-patch-max': { type: 'string', default: '8' },
+      kunitconfig: { type: 'string' },
+      kernel: { type: 'string' },
+      timeout: { type: 'string' },
+      since: { type: 'string' },
+      interval: { type: 'string', default: '300' },
+      flaky: { type: 'string', multiple: true },
+      smtp: { type: 'string' },
+      'email-from': { type: 'string' },
+      'email-to': { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
+    { command: 'bot', text: BOT_USAGE, err: err },
+  );
+  if (!args) return 64;
+  const { values, positionals } = args;
   if (values.help) {
     err(BOT_USAGE + '\n');
     return 0;
