@@ -22,25 +22,7 @@ export function linePatch(rel: string, lineNo: number, replacement: string[], su
     ...replacement.map((l) => `+${l}`),
     ...after.map((l) => ` ${l}`),
   ];
-  return [
-    'From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001',
-    'From: Test Author <test@example.org>',
-    'Date: Sun, 29 Nov 2026 00:00:00 +0000',
-    `Subject: [PATCH] ${subject}`,
-    `Message-Id: <${createHash('sha1').update(subject).digest('hex').slice(0, 12)}@example.org>`,
-    '',
-    'Test patch.',
-    '',
-    'Signed-off-by: Test Author <test@example.org>',
-    '---',
-    `diff --git a/${rel} b/${rel}`,
-    `--- a/${rel}`,
-    `+++ b/${rel}`,
-    ...hunk,
-    '-- ',
-    '2.39.5',
-    '',
-  ].join('\n');
+  return mbox('1111111111111111111111111111111111111111', subject, [`diff --git a/${rel} b/${rel}`, `--- a/${rel}`, `+++ b/${rel}`, ...hunk]);
 }
 
 export function lineOf(rel: string, needle: string): number {
@@ -48,7 +30,6 @@ export function lineOf(rel: string, needle: string): number {
   if (i < 0) throw new Error(`${needle} not in ${rel}`);
   return i + 1;
 }
-
 
 /** An mbox with one patch that adds `files` (path in the tree -> text) to the tree. */
 export function newFilesPatch(files: Record<string, string>, subject: string): string {
@@ -58,8 +39,13 @@ export function newFilesPatch(files: Record<string, string>, subject: string): s
     if (lines[lines.length - 1] === '') lines.pop();
     diffs.push(`diff --git a/${rel} b/${rel}`, 'new file mode 100644', '--- /dev/null', `+++ b/${rel}`, `@@ -0,0 +1,${lines.length} @@`, ...lines.map((l) => `+${l}`));
   }
+  return mbox('2222222222222222222222222222222222222222', subject, diffs);
+}
+
+/** One git format-patch message around `diff` (its lines), its Message-Id derived from the subject. */
+function mbox(commit: string, subject: string, diff: string[]): string {
   return [
-    'From 2222222222222222222222222222222222222222 Mon Sep 17 00:00:00 2001',
+    `From ${commit} Mon Sep 17 00:00:00 2001`,
     'From: Test Author <test@example.org>',
     'Date: Sun, 29 Nov 2026 00:00:00 +0000',
     `Subject: [PATCH] ${subject}`,
@@ -69,7 +55,7 @@ export function newFilesPatch(files: Record<string, string>, subject: string): s
     '',
     'Signed-off-by: Test Author <test@example.org>',
     '---',
-    ...diffs,
+    ...diff,
     '-- ',
     '2.39.5',
     '',
