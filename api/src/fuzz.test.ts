@@ -9,17 +9,12 @@
  * A failure prints fast-check's seed and the shrunk request; `FUZZ_RUNS` raises the number of runs.
  */
 import { randomUUID } from 'node:crypto';
-import os from 'node:os';
-import path from 'node:path';
 import fc from 'fast-check';
 import { sample } from 'openapi-sampler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { JobStore, loadBootSelftests, loadCatalog, loadSeries, newJobRecord, type QueueJobData } from '@nommu-ci/shared';
-import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
-import { buildApp } from './app.js';
+import { newJobRecord } from '@nommu-ci/shared';
+import { startTestApi, type TestApi } from './testing.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
 
@@ -31,20 +26,16 @@ interface Operation {
   body: object | null;
 }
 
-let server: RedisServer;
-let redis: Redis;
-let queue: Queue<QueueJobData>;
+let t: TestApi;
 let app: FastifyInstance;
 let ops: Operation[];
 /** A job that exists, so path parameters also reach the code behind the 404. */
 let jobId: string;
 
 beforeAll(async () => {
-  server = await startRedisServer({ dir: path.join(os.tmpdir(), `nci-fuzz-${process.pid}`) });
-  redis = new Redis(server.url, { maxRetriesPerRequest: null });
-  queue = new Queue<QueueJobData>(`fuzz-${randomUUID()}`, { connection: redis.duplicate() });
-  const store = new JobStore(redis);
-  app = await buildApp({ redis, store, queue, catalog: () => loadCatalog(), series: () => loadSeries(), bootSelftests: () => loadBootSelftests() });
+  t = await startTestApi('fuzz');
+  app = t.app;
+  const store = t.store;
   await app.ready();
   jobId = randomUUID();
   await store.create({ ...newJobRecord(jobId, 'kunit'), state: 'passed' }, { kind: 'kunit' });
@@ -55,13 +46,7 @@ beforeAll(async () => {
   ops = operations(app.swagger() as { paths: Record<string, Record<string, OpenApiOp>> });
 });
 
-afterAll(async () => {
-  await app?.close();
-  await queue?.obliterate({ force: true });
-  await queue?.close();
-  redis?.disconnect();
-  await server?.stop();
-});
+afterAll(() => t?.stop());
 
 interface OpenApiOp {
   parameters?: { name: string; in: string; schema?: object }[];

@@ -4,34 +4,18 @@
  * file changed so that a hunk of the series no longer applies (a real git apply failure on real
  * files). MMU jobs on it are queued; no-MMU jobs and runs get a 422 naming the patch and hunk.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
-import {
-  CACHE_DIR,
-  JobStore,
-  REPO_DIR,
-  SeriesApplicability,
-  SOURCES_DIR,
-  loadBootSelftests,
-  loadCatalog,
-  loadSeries,
-  type KernelSource,
-  type QueueJobData,
-} from '@nommu-ci/shared';
-import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
+import { CACHE_DIR, REPO_DIR, SeriesApplicability, SOURCES_DIR, loadCatalog, loadSeries, type KernelSource, type QueueJobData } from '@nommu-ci/shared';
 import { breakableHunk, makeBrokenTree, replaceLine } from '@nommu-ci/shared/series-break';
-import { buildApp } from './app.js';
+import { startTestApi, type TestApi } from './testing.js';
 
 const series = loadSeries()!;
 
-let server: RedisServer;
-let redis: Redis;
+let api: TestApi;
 let queue: Queue<QueueJobData>;
 let app: FastifyInstance;
 let scratch: string;
@@ -40,9 +24,6 @@ const t = breakableHunk(series, path.join(SOURCES_DIR, 'linux-source-7.2'));
 const applicability = new SeriesApplicability();
 
 beforeAll(async () => {
-  server = await startRedisServer({ dir: path.join(os.tmpdir(), `nci-series-gate-test-${process.pid}`) });
-  redis = new Redis(server.url, { maxRetriesPerRequest: null });
-  queue = new Queue<QueueJobData>(`test-${randomUUID()}`, { connection: redis.duplicate() });
   // Next to the sources: a hardlink farm must be on their file system.
   scratch = mkdtempSync(path.join(CACHE_DIR, 'test-own-tree-'));
   own = path.join(scratch, 'linux');
@@ -50,22 +31,15 @@ beforeAll(async () => {
   const catalogFile = path.join(scratch, 'kernels.json');
   writeFileSync(catalogFile, JSON.stringify([{ name: 'own-tree', path: own }]));
   const env = { ...process.env, NOMMU_CI_KERNELS: catalogFile };
-  app = await buildApp({
-    redis,
-    store: new JobStore(redis),
-    queue,
+  api = await startTestApi('series-gate', {
     catalog: () => loadCatalog(env),
     series: (k) => loadSeries(k?.seriesDir),
     seriesApplies: (k, s) => applicability.check(k, s),
-    bootSelftests: () => loadBootSelftests(),
   });
+  ({ queue, app } = api);
 }, 120_000);
 afterAll(async () => {
-  await app?.close();
-  await queue?.obliterate({ force: true });
-  await queue?.close();
-  redis?.disconnect();
-  await server?.stop();
+  await api?.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 

@@ -1,41 +1,18 @@
 /** `nommu-ci token create|list|revoke` and --token against a real API on 127.0.0.1 and a real redis-server. */
-import { randomUUID } from 'node:crypto';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import type { FastifyInstance } from 'fastify';
-import { JobStore, loadBootSelftests, loadCatalog, loadSeries, type QueueJobData } from '@nommu-ci/shared';
-import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
-import { buildApp } from '@nommu-ci/api';
+import { startTestApi, type TestApi } from '@nommu-ci/api/testing';
 import { ApiError, Client } from './client.js';
 import { tokenCommand } from './token.js';
 
 const ADMIN = 'cli-test-admin';
-let server: RedisServer;
-let redis: Redis;
-let queue: Queue<QueueJobData>;
-let app: FastifyInstance;
+let t: TestApi;
 let url: string;
 
 beforeAll(async () => {
-  server = await startRedisServer({ dir: path.join(os.tmpdir(), `nci-cli-token-test-${process.pid}`) });
-  redis = new Redis(server.url, { maxRetriesPerRequest: null });
-  queue = new Queue<QueueJobData>(`test-${randomUUID()}`, { connection: redis.duplicate() });
-  app = await buildApp({
-    redis, store: new JobStore(redis), queue, catalog: () => loadCatalog(), series: () => loadSeries(), bootSelftests: () => loadBootSelftests(),
-    auth: { adminToken: ADMIN, anonymousReads: true, maxConcurrent: 40, maxPerHour: 400, requestsPerMinute: 1000 },
-  });
-  url = await app.listen({ port: 0, host: '127.0.0.1' });
+  t = await startTestApi('cli-token', { auth: { adminToken: ADMIN, anonymousReads: true, maxConcurrent: 40, maxPerHour: 400, requestsPerMinute: 1000 } });
+  url = await t.app.listen({ port: 0, host: '127.0.0.1' });
 });
-afterAll(async () => {
-  await app.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
-  redis.disconnect();
-  await server.stop();
-});
+afterAll(() => t?.stop());
 
 async function cli(...argv: string[]) {
   const io = { out: '', err: '' };

@@ -4,42 +4,27 @@
  * parts are tested in a real browser in browser.test.ts.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
-import { extractKtap, JobStore, loadBootSelftests, loadCatalog, loadSeries, parseKtap, REPO_DIR, type QueueJobData } from '@nommu-ci/shared';
-import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
-import { buildApp } from '../app.js';
+import { extractKtap, JobStore, parseKtap, REPO_DIR } from '@nommu-ci/shared';
+import { startTestApi, type TestApi } from '../testing.js';
 import { html } from './html.js';
 import { configAskedVsGot, reproducer, suiteDurations } from './job-data.js';
 
-let server: RedisServer;
+let t: TestApi;
 let redis: Redis;
-let queue: Queue<QueueJobData>;
 let app: FastifyInstance;
 let store: JobStore;
-const redisDir = path.join(os.tmpdir(), `nci-dashboard-test-${process.pid}`);
 
 beforeAll(async () => {
-  server = await startRedisServer({ dir: redisDir });
-  redis = new Redis(server.url, { maxRetriesPerRequest: null });
-  queue = new Queue<QueueJobData>(`test-${randomUUID()}`, { connection: redis.duplicate() });
-  store = new JobStore(redis);
-  app = await buildApp({ redis, store, queue, catalog: () => loadCatalog(), series: () => loadSeries(), bootSelftests: () => loadBootSelftests() });
+  t = await startTestApi('dashboard');
+  ({ redis, app, store } = t);
 });
-afterAll(async () => {
-  await app?.close();
-  await queue?.obliterate({ force: true });
-  await queue?.close();
-  redis?.disconnect();
-  await server?.stop();
-  rmSync(redisDir, { recursive: true, force: true });
-});
+afterAll(() => t?.stop());
 
 const submit = async (body: object) => {
   const res = await app.inject({ method: 'POST', url: '/v1/jobs', payload: body });

@@ -22,6 +22,7 @@ import {
 import { HttpError } from '../errors.js';
 import { parsePatchField } from '../patch-field.js';
 import { assertSeriesApplies } from '../series-gate.js';
+import { listPage, listQuery } from './list-query.js';
 
 const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$', description: 'job id' }) });
 const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() });
@@ -108,21 +109,13 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
     {
       schema: {
         summary: 'Recent jobs, newest first',
-        querystring: Type.Object(
-          {
-            limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,3}$', description: '1..200, default 50' })),
-            offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
-            submitted_by: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', description: 'only the jobs of this token' })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: listQuery('jobs'),
         response: { 200: Type.Array(JobRecordSchema) },
       },
     },
     async (req) => {
-      const q = req.query as { limit?: string; offset?: string; submitted_by?: string };
-      const limit = Math.min(200, Math.max(1, Number(q.limit ?? 50)));
-      const ids = await app.deps.store.recent(limit, Number(q.offset ?? 0), q.submitted_by);
+      const page = listPage(req.query);
+      const ids = await app.deps.store.recent(page.limit, page.offset, page.submittedBy);
       const records = await Promise.all(ids.map((id) => app.deps.store.get(id)));
       return records.filter((r): r is JobRecord => r !== null);
     },

@@ -1,37 +1,24 @@
 /** GET /v1/jobs/:id/results?format= and the KUnit run options of POST /v1/jobs, against a real redis-server. */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parse as parseJunit } from 'junit2json';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
-import { extractKtap, JobStore, kunitJson, loadBootSelftests, loadCatalog, loadSeries, newJobRecord, parseKtap, REPO_DIR, type QueueJobData } from '@nommu-ci/shared';
-import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
-import { buildApp } from '../app.js';
+import { extractKtap, JobStore, kunitJson, newJobRecord, parseKtap, REPO_DIR, type QueueJobData } from '@nommu-ci/shared';
+import { startTestApi, type TestApi } from '../testing.js';
 
-let server: RedisServer;
-let redis: Redis;
+let t: TestApi;
 let queue: Queue<QueueJobData>;
 let app: FastifyInstance;
 let store: JobStore;
 
 beforeAll(async () => {
-  server = await startRedisServer({ dir: path.join(os.tmpdir(), `nci-api-results-${process.pid}`) });
-  redis = new Redis(server.url, { maxRetriesPerRequest: null });
-  queue = new Queue<QueueJobData>(`test-${randomUUID()}`, { connection: redis.duplicate() });
-  store = new JobStore(redis);
-  app = await buildApp({ redis, store, queue, catalog: () => loadCatalog(), series: () => loadSeries(), bootSelftests: () => loadBootSelftests() });
+  t = await startTestApi('api-results');
+  ({ queue, app, store } = t);
 });
-afterAll(async () => {
-  await app.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
-  redis.disconnect();
-  await server.stop();
-});
+afterAll(() => t?.stop());
 
 /** A finished job whose results are those of a captured console log (as the worker stores them). */
 async function finishedJob(fixture: string): Promise<{ id: string; tests: ReturnType<typeof parseKtap> }> {

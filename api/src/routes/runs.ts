@@ -36,6 +36,7 @@ import { HttpError } from '../errors.js';
 import { parsePatchField } from '../patch-field.js';
 import { assertSeriesApplies } from '../series-gate.js';
 import { makeFlowProducer, queueRun } from '../submit.js';
+import { listPage, listQuery } from './list-query.js';
 
 const IdParams = Type.Object({ id: Type.String({ pattern: '^[0-9a-f-]{36}$', description: 'run id' }) });
 const ErrorBody = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() });
@@ -148,19 +149,12 @@ export const runRoutes: FastifyPluginAsync = async (app) => {
     {
       schema: {
         summary: 'Recent runs, newest first',
-        querystring: Type.Object(
-          {
-            limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,3}$', description: '1..200, default 50' })),
-            offset: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
-            submitted_by: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', description: 'only the runs of this token' })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: listQuery('runs'),
       },
     },
     async (req) => {
-      const q = req.query as { limit?: string; offset?: string; submitted_by?: string };
-      const ids = await runs.recent(Math.min(200, Math.max(1, Number(q.limit ?? 50))), Number(q.offset ?? 0), q.submitted_by);
+      const page = listPage(req.query);
+      const ids = await runs.recent(page.limit, page.offset, page.submittedBy);
       const out = [];
       for (const id of ids) {
         const stored = await runs.get(id);
