@@ -9,6 +9,12 @@ import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-serve
 import { startApi } from '@nommu-ci/api';
 import { supervise } from './supervise.js';
 
+// Listening from the first moment: a signal during start-up stops everything once it is up, instead
+// of killing this process and orphaning the redis-server it has started.
+let early: NodeJS.Signals | undefined;
+let onSignal = (sig: NodeJS.Signals): void => void (early ??= sig);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => onSignal(sig));
+
 let redis: RedisServer | null = null;
 if (!process.env.REDIS_URL) {
   redis = await startRedisServer({
@@ -33,7 +39,6 @@ const worker = supervise({
   graceMs,
   onStart: (pid) => console.error(`nommu-ci: worker pid ${pid}`),
 });
-console.error(`nommu-ci: API on http://127.0.0.1:${port} (docs at /docs); ${await api.app.auth.describe()}`);
 
 // Ctrl-C/SIGTERM stop everything whatever state the worker is in (running, dying, waiting to be
 // restarted); a second signal does not wait for the worker's jobs.
@@ -54,10 +59,10 @@ async function stop(): Promise<never> {
   }
   process.exit(code);
 }
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    if (!stopping) return void stop();
-    console.error(`nommu-ci: ${sig} again; killing the worker`);
-    if (worker.pid) process.kill(-worker.pid, 'SIGKILL');
-  });
-}
+onSignal = (sig) => {
+  if (!stopping) return void stop();
+  console.error(`nommu-ci: ${sig} again; killing the worker`);
+  if (worker.pid) process.kill(-worker.pid, 'SIGKILL');
+};
+if (early) void stop();
+else console.error(`nommu-ci: API on http://127.0.0.1:${port} (docs at /docs); ${await api.app.auth.describe()}`);

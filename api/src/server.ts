@@ -47,10 +47,16 @@ export async function startApi(opts: { port: number; host: string; redis: string
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // Listening before the server says it is up, so that a signal right after stops it cleanly.
+  const stopSignal = new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+  });
   const api = await startApi({
     port: Number(process.env.PORT ?? 8080),
     host: process.env.HOST ?? '127.0.0.1',
     redis: redisUrl(),
   });
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void api.close().then(() => process.exit(0)));
+  await stopSignal;
+  await api.close();
+  process.exit(0);
 }

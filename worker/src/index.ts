@@ -105,23 +105,22 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // Listening before anything else: a signal that arrives while the worker starts, or right after
+  // it says it is up, must stop it cleanly rather than kill it with the default action.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => resolve(sig));
+  });
   const logger = pino({ name: 'nommu-ci-worker', level: process.env.LOG_LEVEL ?? 'info' });
   const w = await startWorker({ log: (m) => logger.info(m) });
   const runs = await startRunWorker({ log: (m) => logger.info(m) });
   console.error(`nommu-ci worker: pid ${process.pid}, concurrency ${Number(process.env.NOMMU_CI_CONCURRENCY ?? 1)}, queue ${QUEUE_NAME}`);
-  let stopping = false;
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(sig, () => {
-      if (stopping) return;
-      stopping = true;
-      console.error(`nommu-ci worker: ${sig}; finishing`);
-      void Promise.all([w.close(), runs.close()]).then(
-        () => process.exit(0),
-        (e: unknown) => {
-          console.error(e);
-          process.exit(1);
-        },
-      );
-    });
-  }
+  const sig = await stopSignal;
+  console.error(`nommu-ci worker: ${sig}; finishing`);
+  await Promise.all([w.close(), runs.close()]).then(
+    () => process.exit(0),
+    (e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
 }

@@ -98,7 +98,7 @@ describe.sequential('worker restarts', () => {
       const t0 = Date.now();
       w.child.kill('SIGTERM');
       await exited(w.child);
-      expect(w.child.exitCode).toBe(0);
+      expect(w.child.exitCode, `${w.child.signalCode ?? ""} ${w.output()}`).toBe(0);
       expect(Date.now() - t0).toBeLessThan(10_000);
     },
     60_000,
