@@ -59,6 +59,7 @@ const boots: BootOutcome[] = [];
 const tap: string[] = [];
 let nolibc: { ended: string; results: Map<string, string> };
 let fixed: { ended: string; console: string };
+let smallMem: { ended: string; console: string };
 
 beforeAll(async () => {
   if (!kernel.available || !series) return;
@@ -105,11 +106,12 @@ beforeAll(async () => {
   const hdr = path.join(jobDir, 'nolibc-hdr');
   await mustRun(['make', '-s', '-C', tree, 'ARCH=x86', `O=${hdr}`, 'headers']);
   const st = path.join(tree, 'tools/testing/selftests/nolibc');
-  const n = await bootInit('nolibc', (init) => [
+  const nolibcCc = (init: string, ...sources: string[]): string[] => [
     'gcc', '-Os', '-fno-asynchronous-unwind-tables', '-fno-stack-protector', '-fPIE', '-static-pie', '-nostdlib', '-nostdinc',
     '-I', path.join(tree, 'tools/include/nolibc'), '-I', path.join(hdr, 'usr/include'), '-Wl,-e,_start_pie', '-o', init,
-    path.join(st, 'nolibc-test.c'), path.join(st, 'nolibc-test-linkage.c'), path.join(KERNEL_IMAGES_DIR, 'rootfs/tests/pie-start.c'),
-  ]);
+    ...sources, path.join(KERNEL_IMAGES_DIR, 'rootfs/tests/pie-start.c'),
+  ];
+  const n = await bootInit('nolibc', (init) => nolibcCc(init, path.join(st, 'nolibc-test.c'), path.join(st, 'nolibc-test-linkage.c')));
   // "<n> <case> <details> [OK]|[FAIL]|[SKIPPED]"
   const results = new Map<string, string>();
   for (const l of n.console.split('\n')) {
@@ -118,6 +120,12 @@ beforeAll(async () => {
     if (m?.[2] === 'FAIL') process.stdout.write(`nolibc: ${l}\n`);
   }
   nolibc = { ended: n.ended, results };
+
+  // With little memory the page allocator hands out the memory between the host brk and
+  // uml_reserved early; programs loaded there need it executable (series v6, patch 9).
+  const hello = path.join(jobDir, 'small-mem.c');
+  writeFileSync(hello, '#include <stdio.h>\nint main(void) { printf("small-mem: running\\n"); return 0; }\n');
+  smallMem = await bootInit('small-mem', (init) => nolibcCc(init, hello), 64);
 
   const src = path.join(jobDir, 'exit0.c');
   writeFileSync(src, 'int main(void) { return 0; }\n');
@@ -129,7 +137,7 @@ beforeAll(async () => {
  * hostfs acts as that uid on the host: nolibc-test chmods itself, makes /tmp, links). Such an
  * init prints no KTAP and, as PID 1, ends the boot in a panic: boot() rejects with the reason.
  */
-async function bootInit(name: string, compile: (init: string) => string[]): Promise<{ ended: string; console: string }> {
+async function bootInit(name: string, compile: (init: string) => string[], memMiB = 256): Promise<{ ended: string; console: string }> {
   const root = path.join(jobDir, `${name}-root`);
   for (const d of [root, path.join(root, 'dev'), path.join(root, 'tmp')]) ownedDir(d);
   const init = path.join(root, 'init');
@@ -140,7 +148,7 @@ async function bootInit(name: string, compile: (init: string) => string[]): Prom
     kernelDir,
     tmpDir,
     consoleLog,
-    args: rootfsBootArgs(256, '/init'),
+    args: rootfsBootArgs(memMiB, '/init'),
     mounts: [{ host: root, path: ROOTFS_MOUNT, rw: true }],
     name: `nommu-it-${name}-${process.pid}`,
     sink: { appendTap: async () => undefined, event: async () => undefined },
@@ -214,6 +222,11 @@ describe.skipIf(!kernel.available || !series)('user space on the no-MMU UML kern
   it('a program linked at a fixed address is refused, and the kernel says why', () => {
     expect(fixed.ended).toMatch(/Requested init \/init failed \(error -8\)/);
     expect(fixed.console).toContain('/init: linked at a fixed address (ET_EXEC); without an MMU only position-independent programs can run');
+  });
+
+  it('runs programs with mem=64M, where they are loaded below the boot-time reserve', () => {
+    expect(smallMem.console).toContain('small-mem: running');
+    expect(smallMem.ended).toMatch(/Attempted to kill init! exitcode=0x00000000/);
   });
 
   it('the rootfs has busybox and static-pie programs only', () => {
