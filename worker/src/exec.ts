@@ -10,10 +10,19 @@ export interface HostResult {
   out: string;
 }
 
+export interface HostOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  /** Told the process id once it runs (e.g. to change its priority later). */
+  onSpawn?: (pid: number) => void;
+}
+
 /** Runs argv on the host and returns its exit code and merged output (capped at 1 MiB). */
-export function runHost(argv: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}): Promise<HostResult> {
+export function runHost(argv: string[], opts: HostOptions = {}): Promise<HostResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let out = '';
     const add = (b: Buffer): void => {
       if (out.length < 1 << 20) out += b.toString('utf8');
@@ -26,7 +35,7 @@ export function runHost(argv: string[], opts: { cwd?: string; env?: NodeJS.Proce
 }
 
 /** Like runHost but throws with the command's output when it fails. */
-export async function mustRun(argv: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}): Promise<string> {
+export async function mustRun(argv: string[], opts: HostOptions = {}): Promise<string> {
   const r = await runHost(argv, opts);
   if (r.code !== 0) throw new Error(`${argv.slice(0, 3).join(' ')} failed (exit ${r.code}): ${r.out.trim().slice(0, 2000)}`);
   return r.out;

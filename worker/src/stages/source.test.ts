@@ -7,7 +7,7 @@ import { StageError } from '../errors.js';
 import { SANDBOX_UID } from '../sandbox.js';
 import { ownedDir } from './build.js';
 import { applyPatches, jobPatches } from './patch.js';
-import { makeView, pickKernel, seriesTree } from './source.js';
+import { hasSpare, makeView, pickKernel, prepareSpare, seriesTree } from './source.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'nci-source-'));
 chmodSync(root, 0o755);
@@ -27,6 +27,17 @@ const diff = (file: string, from: string, to: string, ctx: [string, string]): st
   `diff --git a/${file} b/${file}\n--- a/${file}\n+++ b/${file}\n@@ -1,3 +1,3 @@\n ${ctx[0]}\n-${from}\n+${to}\n ${ctx[1]}\n`;
 
 describe('per-job views', () => {
+  it("take the spare being made for their tree instead of copying the tree a second time", async () => {
+    const tree = fakeTree('spared');
+    prepareSpare(tree); // as the end of a job on this tree does
+    const view = path.join(root, 'spared-job/src');
+    await makeView(tree, view);
+    expect(statSync(path.join(view, 'mm/b.c')).ino).toBe(statSync(path.join(tree, 'mm/b.c')).ino);
+    // A copy of its own would have left the spare to finish afterwards, unused.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(hasSpare(tree)).toBe(false);
+  });
+
   it('are hardlink farms; git apply in the sandbox gives patched files new inodes and leaves the pristine tree alone', async () => {
     const tree = fakeTree('pristine');
     const view = path.join(root, 'job/src');

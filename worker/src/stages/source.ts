@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
+import { getPriority, setPriority } from 'node:os';
 import path from 'node:path';
 import { DEFAULT_KERNEL, loadCatalog, type KernelSource, type SeriesInfo } from '@nommu-ci/shared';
 import { StageError } from '../errors.js';
@@ -110,11 +111,26 @@ export async function makeView(tree: string, dest: string, touched: readonly str
  * rename of it. Spares are plain farms of trusted trees that nothing writes.
  */
 const SPARES_DIR = path.join(JOBS_DIR, '.spare');
-const preparing = new Set<string>();
+/** Spares being made by this process: when done, and the copy's pid once it runs. */
+const preparing = new Map<string, { done: Promise<void>; pid?: number }>();
 const spareKey = (tree: string): string => createHash('sha256').update(path.resolve(tree)).digest('hex').slice(0, 16);
 
 async function takeSpare(tree: string, dest: string): Promise<boolean> {
   const key = spareKey(tree);
+  // A job right after another on the same tree: the spare that job's end started is nearer done
+  // than a copy of our own would be, and two copies would compete. It was started at idle
+  // priority; a job now waits for it, so it runs at the worker's.
+  const making = preparing.get(key);
+  if (making) {
+    if (making.pid !== undefined) {
+      try {
+        setPriority(making.pid, getPriority());
+      } catch {
+        /* already done */
+      }
+    }
+    await making.done;
+  }
   let names: string[];
   try {
     names = readdirSync(SPARES_DIR);
@@ -150,14 +166,14 @@ export function prepareSpare(tree: string): void {
   } catch {
     /* no spares yet */
   }
-  preparing.add(key);
   const tag = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
   const tmp = path.join(SPARES_DIR, `${key}-tmp-${tag}`);
-  void (async () => {
+  const entry: { done: Promise<void>; pid?: number } = { done: Promise.resolve() };
+  entry.done = (async () => {
     try {
       mkdirSync(SPARES_DIR, { recursive: true });
-      // Made while a build may be running: at idle priority, so it does not slow the build.
-      await mustRun(['nice', '-n', '19', 'ionice', '-c', '3', 'cp', '-al', tree, tmp]);
+      // Made while a build may be running: at low priority, so it does not slow the build.
+      await mustRun(['nice', '-n', '19', 'cp', '-al', tree, tmp], { onSpawn: (pid) => (entry.pid = pid) });
       await rename(tmp, path.join(SPARES_DIR, `${key}-ready-${tag}`));
     } catch {
       await removeTree(tmp).catch(() => undefined);
@@ -165,6 +181,7 @@ export function prepareSpare(tree: string): void {
       preparing.delete(key);
     }
   })();
+  preparing.set(key, entry);
 }
 
 /** Drops half-made spares left by a worker that died (at worker start). */
