@@ -16,10 +16,10 @@ import { createProcessor } from './processor.js';
 import { startRunWorker } from './runs/index.js';
 import { reapCgroups, sandboxSelfTest } from './sandbox.js';
 import { ownedDir } from './stages/build.js';
+import { ownDir, reapJobDirs } from './jobdirs.js';
 import { JOBS_DIR } from './paths.js';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 
 export { createProcessor } from './processor.js';
@@ -32,6 +32,8 @@ export interface WorkerOptions {
   log?: (msg: string) => void;
   /** Keep a ready-made view of the default tree (default true). */
   spareViews?: boolean;
+  /** How often BullMQ looks for jobs whose worker stopped renewing their lock (a lock lasts twice this). */
+  stalledIntervalMs?: number;
 }
 
 export interface RunningWorker {
@@ -59,20 +61,25 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
     }
   });
   const concurrency = opts.concurrency ?? Number(process.env.NOMMU_CI_CONCURRENCY ?? 1);
-  const processor = createProcessor({ store: new JobStore(redis), redis, running, log, jobsDir: opts.jobsDir });
-  const selftestDir = path.join(opts.jobsDir ?? JOBS_DIR, `.selftest-${process.pid}`);
+  const store = new JobStore(redis);
+  const processor = createProcessor({ store, redis, running, log, jobsDir: opts.jobsDir });
+  const jobsDir = opts.jobsDir ?? JOBS_DIR;
+  const selftestDir = ownDir(jobsDir, 'selftest');
   ownedDir(selftestDir);
   try {
     await sandboxSelfTest(selftestDir);
   } finally {
     rmSync(selftestDir, { recursive: true, force: true });
   }
-  emptyTrash(); // left by a worker that was killed
+  // Left by workers that were killed.
+  for (const d of await reapJobDirs(jobsDir)) log(`removed job directory ${d}: its worker died`);
+  emptyTrash();
   reapCgroups();
   await clearPartialSpares();
   // The first patched job's view is then a rename, not a 100k-link copy.
   const def = loadCatalog().find((k) => k.name === DEFAULT_KERNEL && k.available);
   if (def && opts.spareViews !== false) prepareSpare(def.path);
+  const stalledMs = opts.stalledIntervalMs ?? Number(process.env.NOMMU_CI_STALLED_INTERVAL_S ?? 15) * 1000;
   const workerConn = redis.duplicate();
   workerConn.on('error', (e) => log(`redis (worker): ${e.message}`));
   const worker = new Worker<QueueJobData>(opts.queueName ?? QUEUE_NAME, processor, {
@@ -82,8 +89,8 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
     name: `${os.hostname()}:${process.pid}`,
     // Builds keep the event loop free, so the lock is renewed; a killed worker's job is
     // picked up again after the stalled interval.
-    lockDuration: 30_000,
-    stalledInterval: 15_000,
+    lockDuration: 2 * stalledMs,
+    stalledInterval: stalledMs,
     maxStalledCount: 2,
   });
   worker.on('error', (e) => log(`bullmq: ${e.message}`));

@@ -36,6 +36,7 @@ import {
 } from '@nommu-ci/shared';
 import { InfraError, isNoSpace, JobAborted, StageError, throwIfAborted } from './errors.js';
 import { removeTree } from './exec.js';
+import { ownDir, ownerDead } from './jobdirs.js';
 import { JOBS_DIR } from './paths.js';
 import { boot } from './stages/boot.js';
 import { baseDir, build, collectBases, copyBase, ensureBase, ownedDir, type BaseSpec } from './stages/build.js';
@@ -115,7 +116,7 @@ class JobRun {
     private readonly attempt: number,
   ) {
     this.id = record.id;
-    this.dir = path.join(deps.jobsDir ?? JOBS_DIR, this.id);
+    this.dir = ownDir(deps.jobsDir ?? JOBS_DIR, this.id);
     this.timeoutS = request.timeout_s ?? DEFAULT_TIMEOUT_S;
     this.deadline = Date.now() + this.timeoutS * 1000;
     this.timings = { queued_at: record.timings?.queued_at ?? new Date().toISOString(), started_at: new Date().toISOString(), stages: {} };
@@ -174,6 +175,8 @@ class JobRun {
     let final = true;
     let rethrow: unknown = null;
     try {
+      await this.removeLostAttempts();
+      await store.addWorkDir(this.id, this.dir);
       await removeTree(this.dir);
       ownedDir(path.join(this.dir, 'tmp'));
       ownedDir(path.join(this.dir, 'logs'));
@@ -209,10 +212,26 @@ class JobRun {
     } catch (e) {
       rethrow ??= e;
     }
-    if (!this.deps.keepJobDirs) await removeTree(this.dir).catch(() => undefined);
+    if (!this.deps.keepJobDirs) {
+      await removeTree(this.dir).catch(() => undefined);
+      await store.dropWorkDir(this.id, this.dir).catch(() => undefined);
+    }
     if (this.spareFor) prepareSpare(this.spareFor);
     void collectBases().catch(() => undefined);
     if (rethrow) throw rethrow;
+  }
+
+  /**
+   * Removes the directories of earlier attempts whose worker died on this host: the next worker
+   * on the same cache would remove them when it starts, but one on another cache never would.
+   */
+  private async removeLostAttempts(): Promise<void> {
+    for (const d of await this.deps.store.workDirs(this.id)) {
+      if (d === this.dir || !ownerDead(path.basename(d))) continue;
+      await removeTree(d);
+      await this.deps.store.dropWorkDir(this.id, d);
+      this.deps.log?.(`job ${this.id}: removed ${d}, left by a lost attempt's worker`);
+    }
   }
 
   private async pipeline(): Promise<void> {
