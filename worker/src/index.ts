@@ -6,13 +6,13 @@
  * (they are retried elsewhere: an interrupted attempt is an infrastructure event, not a result).
  * The same process runs the run workers (runs/): a series' runs and their webhook reports.
  */
-import { Worker } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { CANCEL_CHANNEL, DEFAULT_KERNEL, JobStore, loadCatalog, QUEUE_NAME, redisUrl, type QueueJobData } from '@nommu-ci/shared';
 import { clearPartialSpares, prepareSpare } from './stages/source.js';
 import { JobAborted } from './errors.js';
 import { emptyTrash } from './exec.js';
-import { createProcessor } from './processor.js';
+import { createProcessor, endLostJob } from './processor.js';
 import { startRunWorker } from './runs/index.js';
 import { reapCgroups, sandboxSelfTest } from './sandbox.js';
 import { ownedDir } from './stages/build.js';
@@ -24,6 +24,9 @@ import pino from 'pino';
 
 export { createProcessor } from './processor.js';
 
+/** BullMQ's failedReason for a job that stalled more often than maxStalledCount allows. */
+const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
+
 export interface WorkerOptions {
   redisUrl?: string;
   queueName?: string;
@@ -34,6 +37,8 @@ export interface WorkerOptions {
   spareViews?: boolean;
   /** How often BullMQ looks for jobs whose worker stopped renewing their lock (a lock lasts twice this). */
   stalledIntervalMs?: number;
+  /** Times a job may be lost so before BullMQ fails it (then ended `error`, as lost). */
+  maxStalledCount?: number;
 }
 
 export interface RunningWorker {
@@ -91,10 +96,20 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
     // picked up again after the stalled interval.
     lockDuration: 2 * stalledMs,
     stalledInterval: stalledMs,
-    maxStalledCount: 2,
+    maxStalledCount: opts.maxStalledCount ?? Number(process.env.NOMMU_CI_MAX_STALLED ?? 2),
   });
   worker.on('error', (e) => log(`bullmq: ${e.message}`));
-  worker.on('failed', (job, e) => log(`job ${job?.data.id ?? '?'}: attempt failed: ${e.message}`));
+  worker.on('failed', (job, e) => {
+    log(`job ${job?.data.id ?? '?'}: attempt failed: ${e.message}`);
+    // BullMQ fails a job lost too often as a worker takes it, without calling the processor:
+    // nothing else would end its record and streams.
+    if (job) void endIfLost(job, e).catch((e2: unknown) => log(`job ${job.data.id}: ending it as lost: ${e2 instanceof Error ? e2.message : String(e2)}`));
+  });
+  async function endIfLost(job: Job<QueueJobData>, e: Error): Promise<void> {
+    if ((await job.getState()) !== 'failed') return; // retried: the next attempt ends it
+    const why = e.message === STALLED_TOO_OFTEN ? `the worker stopped ${job.stalledCounter} time${job.stalledCounter === 1 ? '' : 's'} while running it` : `BullMQ failed it: ${e.message}`;
+    if (await endLostJob({ store, redis }, job.data.id, why)) log(`job ${job.data.id}: ended as lost: ${why}`);
+  }
   return {
     worker,
     async close(graceMs = Number(process.env.NOMMU_CI_SHUTDOWN_GRACE_S ?? 10) * 1000) {

@@ -1,13 +1,14 @@
 /**
- * What a SIGKILLed worker leaves: its job directory. The next worker on the host removes it when
- * it starts, or, on another cache directory, when it runs the job's next attempt. Real Redis, real
- * worker processes, real job directories.
+ * What a SIGKILLed worker leaves: its job directory, and a job that may be lost more often than
+ * BullMQ allows. The next worker on the host removes the directory when it starts, or, on another
+ * cache directory, when it runs the job's next attempt; a job BullMQ fails without running it ends
+ * `error` as lost, its streams closed. Real Redis, real worker processes, real job directories.
  */
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FINAL_STATES, loadCatalog, type JobRequest } from '@nommu-ci/shared';
+import { FINAL_STATES, JobStore, loadCatalog, type JobEvent, type JobRequest } from '@nommu-ci/shared';
 import { startWorker } from '../src/index.js';
 import { JOBS_DIR } from '../src/paths.js';
 import { freshQueueName, killWorker, makeQueue, spawnWorker, startTestRedis, submitJob, waitForState, type TestRedis } from './helpers.js';
@@ -48,6 +49,12 @@ async function lostOnce(queueName: string, queue: Parameters<typeof submitJob>[1
   } finally {
     await killWorker(a);
   }
+}
+
+async function finalEvents(id: string): Promise<{ finals: JobEvent[]; closed: boolean }> {
+  const all = await JobStore.readStream(t.redis, t.store.eventsKey(id), '0', 0);
+  const evs = all.filter((e) => e.fields.e).map((e) => JSON.parse(e.fields.e!) as JobEvent);
+  return { finals: evs.filter((e) => e.type === 'state' && FINAL_STATES.has(e.state)), closed: all.at(-1)?.fields.eof === 'done' };
 }
 
 describe.sequential('a SIGKILLed worker', () => {
@@ -105,4 +112,33 @@ describe.sequential('a SIGKILLed worker', () => {
       await events.close();
     }
   }, 1_000_000);
+
+  it('lost more often than maxStalledCount allows: BullMQ fails the job without running it, and it ends error with its streams closed', async () => {
+    const name = freshQueueName();
+    const { queue, events } = makeQueue(t, name);
+    const log: string[] = [];
+    try {
+      const { id } = await lostOnce(name, queue);
+      const b = await startWorker({ redisUrl: t.url, queueName: name, log: (m) => log.push(m), spareViews: false, stalledIntervalMs: 1000, maxStalledCount: 0 });
+      try {
+        const r = await waitForState(t, id, [...FINAL_STATES], 60_000);
+        expect(r.state, log.join('\n')).toBe('error');
+        expect(r.message).toBe('lost: the worker stopped 1 time while running it');
+        expect(r.attempt).toBe(1);
+        expect(['source', 'config', 'build', 'boot', 'test']).toContain(r.stage);
+        expect(r.timings.finished_at).toBeTruthy();
+        expect(await (await queue.getJob(id))?.getState()).toBe('failed');
+        const { finals, closed } = await finalEvents(id);
+        expect(finals).toEqual([{ type: 'state', state: 'error', stage: r.stage, message: r.message }]);
+        expect(closed).toBe(true);
+        const tap = await JobStore.readStream(t.redis, t.store.tapKey(id, 1), '0', 0);
+        expect(tap.at(-1)?.fields.eof).toBe('done');
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await queue.close();
+      await events.close();
+    }
+  }, 300_000);
 });
