@@ -53,6 +53,18 @@ export class JobStore {
     return fromHash(h) as unknown as JobRecord;
   }
 
+  /** The records of `ids` in one round trip, null where there is none. */
+  async getMany(ids: readonly string[]): Promise<(JobRecord | null)[]> {
+    if (ids.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const id of ids) p.hgetall(P + id);
+    return ((await p.exec()) ?? []).map(([err, h]) => {
+      if (err) throw err;
+      const hash = h as Record<string, string>;
+      return hash.id ? (fromHash(hash) as unknown as JobRecord) : null;
+    });
+  }
+
   async request(id: string): Promise<JobRequest | null> {
     const s = await this.redis.get(P + id + ':request');
     return s ? (JSON.parse(s) as JobRequest) : null;
