@@ -8,7 +8,7 @@
  */
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { CANCEL_CHANNEL, DEFAULT_KERNEL, JobStore, loadCatalog, QUEUE_NAME, redisUrl, type QueueJobData } from '@nommu-ci/shared';
+import { CANCEL_CHANNEL, DEFAULT_KERNEL, JobStore, loadCatalog, QUEUE_NAME, RedisOutageLog, redisUrl, type QueueJobData } from '@nommu-ci/shared';
 import { clearPartialSpares, prepareSpare } from './stages/source.js';
 import { JobAborted } from './errors.js';
 import { emptyTrash } from './exec.js';
@@ -33,6 +33,8 @@ export interface WorkerOptions {
   concurrency?: number;
   jobsDir?: string;
   log?: (msg: string) => void;
+  /** Warnings (Redis unreachable); default `log`. */
+  warn?: (msg: string) => void;
   /** Keep a ready-made view of the default tree (default true). */
   spareViews?: boolean;
   /** How often BullMQ looks for jobs whose worker stopped renewing their lock (a lock lasts twice this). */
@@ -53,8 +55,9 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
   // Commands wait for Redis to come back instead of failing (Redis restarts are survivable).
   const redis = new Redis(url, { maxRetriesPerRequest: null });
   const sub = new Redis(url, { maxRetriesPerRequest: null });
-  redis.on('error', (e) => log(`redis: ${e.message}`));
-  sub.on('error', (e) => log(`redis (cancel subscriber): ${e.message}`));
+  const outage = new RedisOutageLog({ warn: opts.warn ?? log, info: log });
+  outage.connection('redis', redis);
+  outage.connection('redis (cancel subscriber)', sub);
   const running = new Map<string, AbortController>();
   await sub.subscribe(CANCEL_CHANNEL);
   sub.on('message', (channel: string, id: string) => {
@@ -86,7 +89,7 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
   if (def && opts.spareViews !== false) prepareSpare(def.path);
   const stalledMs = opts.stalledIntervalMs ?? Number(process.env.NOMMU_CI_STALLED_INTERVAL_S ?? 15) * 1000;
   const workerConn = redis.duplicate();
-  workerConn.on('error', (e) => log(`redis (worker): ${e.message}`));
+  outage.connection('redis (worker)', workerConn);
   const worker = new Worker<QueueJobData>(opts.queueName ?? QUEUE_NAME, processor, {
     connection: workerConn,
     concurrency,
@@ -98,7 +101,7 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
     stalledInterval: stalledMs,
     maxStalledCount: opts.maxStalledCount ?? Number(process.env.NOMMU_CI_MAX_STALLED ?? 2),
   });
-  worker.on('error', (e) => log(`bullmq: ${e.message}`));
+  outage.client('bullmq', worker);
   worker.on('failed', (job, e) => {
     log(`job ${job?.data.id ?? '?'}: attempt failed: ${e.message}`);
     // BullMQ fails a job lost too often as a worker takes it, without calling the processor:
@@ -133,8 +136,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => resolve(sig));
   });
   const logger = pino({ name: 'nommu-ci-worker', level: process.env.LOG_LEVEL ?? 'info' });
-  const w = await startWorker({ log: (m) => logger.info(m) });
-  const runs = await startRunWorker({ log: (m) => logger.info(m) });
+  const w = await startWorker({ log: (m) => logger.info(m), warn: (m) => logger.warn(m) });
+  const runs = await startRunWorker({ log: (m) => logger.info(m), warn: (m) => logger.warn(m) });
   console.error(`nommu-ci worker: pid ${process.pid}, concurrency ${Number(process.env.NOMMU_CI_CONCURRENCY ?? 1)}, queue ${QUEUE_NAME}`);
   const sig = await stopSignal;
   console.error(`nommu-ci worker: ${sig}; finishing`);
