@@ -10,7 +10,10 @@
  * attempt, wherever its own cache is, when the lost attempt ran on the same host (the store
  * lists each attempt's directory). A directory is taken for dead only when its owner is
  * provably gone: same host name and a different boot, or no process with that pid and start
- * time. Another host's directories, on a shared volume, are that host's to remove.
+ * time. Another host's directories, on a shared volume, are that host's to remove. So workers
+ * that share a cache directory from different pid namespaces (containers on one volume) need
+ * host names of their own, as containers get by default: with one name between them, a pid
+ * from another namespace would look dead here.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
