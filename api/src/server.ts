@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { JobStore, QUEUE_NAME, SeriesApplicability, loadBootSelftests, loadCatalog, loadSeries, redisUrl, type QueueJobData } from '@nommu-ci/shared';
+import { JobStore, QUEUE_NAME, RedisOutageLog, SeriesApplicability, loadBootSelftests, loadCatalog, loadSeries, redisUrl, type QueueJobData } from '@nommu-ci/shared';
 import { buildApp } from './app.js';
 
 export async function startApi(opts: { port: number; host: string; redis: string }) {
@@ -31,8 +31,11 @@ export async function startApi(opts: { port: number; host: string; redis: string
     bootSelftests: () => loadBootSelftests(),
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
   });
-  // Say in the log that Redis is away, once per failed reconnect.
-  for (const c of [redis, queueConn]) c.on('error', (e: Error) => app.log.warn(`redis: ${e.message}`));
+  // Say in the log that Redis is away, and that it is back: once each per outage.
+  const outage = new RedisOutageLog({ warn: (m) => app.log.warn(m), info: (m) => app.log.info(m) });
+  outage.connection('redis', redis);
+  outage.connection('redis (queue)', queueConn);
+  outage.client('queue', queue);
   await app.listen({ port: opts.port, host: opts.host });
   app.log.info(await app.auth.describe());
   return {

@@ -7,6 +7,8 @@
  *   nci:job:<id>:tap:<n>    stream of KTAP lines of attempt n, ended by an `eof` entry
  *   nci:job:<id>:events     stream of JobEvents, ended by an `eof` entry
  *   nci:job:<id>:art:<name> gzip of an artifact
+ *   nci:job:<id>:dirs       set of the working directories of its attempts not yet removed
+ *                           (paths on the host that ran them, their owner in their names)
  *   nci:jobs                sorted set of ids by submission time
  *   nci:jobs:by:<name>      the same, for the jobs a token submitted (GET /v1/jobs?submitted_by=)
  */
@@ -49,6 +51,18 @@ export class JobStore {
     const h = await this.redis.hgetall(P + id);
     if (!h.id) return null;
     return fromHash(h) as unknown as JobRecord;
+  }
+
+  /** The records of `ids` in one round trip, null where there is none. */
+  async getMany(ids: readonly string[]): Promise<(JobRecord | null)[]> {
+    if (ids.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const id of ids) p.hgetall(P + id);
+    return ((await p.exec()) ?? []).map(([err, h]) => {
+      if (err) throw err;
+      const hash = h as Record<string, string>;
+      return hash.id ? (fromHash(hash) as unknown as JobRecord) : null;
+    });
   }
 
   async request(id: string): Promise<JobRequest | null> {
@@ -133,6 +147,19 @@ export class JobStore {
   async artifact(id: string, name: ArtifactName): Promise<Buffer | null> {
     const b = await this.redis.getBuffer(`${P}${id}:art:${name}`);
     return b ? gunzipSync(b) : null;
+  }
+
+  async addWorkDir(id: string, dir: string): Promise<void> {
+    const key = `${P}${id}:dirs`;
+    await this.redis.multi().sadd(key, dir).expire(key, this.ttlSeconds).exec();
+  }
+
+  async workDirs(id: string): Promise<string[]> {
+    return this.redis.smembers(`${P}${id}:dirs`);
+  }
+
+  async dropWorkDir(id: string, dir: string): Promise<void> {
+    await this.redis.srem(`${P}${id}:dirs`, dir);
   }
 
   /** Marks a job canceled and tells every worker; the one running it kills its build or kernel. */

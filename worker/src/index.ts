@@ -6,23 +6,26 @@
  * (they are retried elsewhere: an interrupted attempt is an infrastructure event, not a result).
  * The same process runs the run workers (runs/): a series' runs and their webhook reports.
  */
-import { Worker } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { CANCEL_CHANNEL, DEFAULT_KERNEL, JobStore, loadCatalog, QUEUE_NAME, redisUrl, type QueueJobData } from '@nommu-ci/shared';
+import { CANCEL_CHANNEL, DEFAULT_KERNEL, JobStore, loadCatalog, QUEUE_NAME, RedisOutageLog, redisUrl, type QueueJobData } from '@nommu-ci/shared';
 import { clearPartialSpares, prepareSpare } from './stages/source.js';
 import { JobAborted } from './errors.js';
 import { emptyTrash } from './exec.js';
-import { createProcessor } from './processor.js';
+import { createProcessor, endLostJob } from './processor.js';
 import { startRunWorker } from './runs/index.js';
 import { reapCgroups, sandboxSelfTest } from './sandbox.js';
 import { ownedDir } from './stages/build.js';
+import { ownDir, reapJobDirs } from './jobdirs.js';
 import { JOBS_DIR } from './paths.js';
 import { rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 
 export { createProcessor } from './processor.js';
+
+/** BullMQ's failedReason for a job that stalled more often than maxStalledCount allows. */
+const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
 
 export interface WorkerOptions {
   redisUrl?: string;
@@ -30,8 +33,14 @@ export interface WorkerOptions {
   concurrency?: number;
   jobsDir?: string;
   log?: (msg: string) => void;
+  /** Warnings (Redis unreachable); default `log`. */
+  warn?: (msg: string) => void;
   /** Keep a ready-made view of the default tree (default true). */
   spareViews?: boolean;
+  /** How often BullMQ looks for jobs whose worker stopped renewing their lock (a lock lasts twice this). */
+  stalledIntervalMs?: number;
+  /** Times a job may be lost so before BullMQ fails it (then ended `error`, as lost). */
+  maxStalledCount?: number;
 }
 
 export interface RunningWorker {
@@ -46,8 +55,9 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
   // Commands wait for Redis to come back instead of failing (Redis restarts are survivable).
   const redis = new Redis(url, { maxRetriesPerRequest: null });
   const sub = new Redis(url, { maxRetriesPerRequest: null });
-  redis.on('error', (e) => log(`redis: ${e.message}`));
-  sub.on('error', (e) => log(`redis (cancel subscriber): ${e.message}`));
+  const outage = new RedisOutageLog({ warn: opts.warn ?? log, info: log });
+  outage.connection('redis', redis);
+  outage.connection('redis (cancel subscriber)', sub);
   const running = new Map<string, AbortController>();
   await sub.subscribe(CANCEL_CHANNEL);
   sub.on('message', (channel: string, id: string) => {
@@ -59,22 +69,27 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
     }
   });
   const concurrency = opts.concurrency ?? Number(process.env.NOMMU_CI_CONCURRENCY ?? 1);
-  const processor = createProcessor({ store: new JobStore(redis), redis, running, log, jobsDir: opts.jobsDir });
-  const selftestDir = path.join(opts.jobsDir ?? JOBS_DIR, `.selftest-${process.pid}`);
+  const store = new JobStore(redis);
+  const processor = createProcessor({ store, redis, running, log, jobsDir: opts.jobsDir });
+  const jobsDir = opts.jobsDir ?? JOBS_DIR;
+  const selftestDir = ownDir(jobsDir, 'selftest');
   ownedDir(selftestDir);
   try {
     await sandboxSelfTest(selftestDir);
   } finally {
     rmSync(selftestDir, { recursive: true, force: true });
   }
-  emptyTrash(); // left by a worker that was killed
+  // Left by workers that were killed.
+  for (const d of await reapJobDirs(jobsDir)) log(`removed job directory ${d}: its worker died`);
+  emptyTrash();
   reapCgroups();
   await clearPartialSpares();
   // The first patched job's view is then a rename, not a 100k-link copy.
   const def = loadCatalog().find((k) => k.name === DEFAULT_KERNEL && k.available);
   if (def && opts.spareViews !== false) prepareSpare(def.path);
+  const stalledMs = opts.stalledIntervalMs ?? Number(process.env.NOMMU_CI_STALLED_INTERVAL_S ?? 15) * 1000;
   const workerConn = redis.duplicate();
-  workerConn.on('error', (e) => log(`redis (worker): ${e.message}`));
+  outage.connection('redis (worker)', workerConn);
   const worker = new Worker<QueueJobData>(opts.queueName ?? QUEUE_NAME, processor, {
     connection: workerConn,
     concurrency,
@@ -82,12 +97,22 @@ export async function startWorker(opts: WorkerOptions = {}): Promise<RunningWork
     name: `${os.hostname()}:${process.pid}`,
     // Builds keep the event loop free, so the lock is renewed; a killed worker's job is
     // picked up again after the stalled interval.
-    lockDuration: 30_000,
-    stalledInterval: 15_000,
-    maxStalledCount: 2,
+    lockDuration: 2 * stalledMs,
+    stalledInterval: stalledMs,
+    maxStalledCount: opts.maxStalledCount ?? Number(process.env.NOMMU_CI_MAX_STALLED ?? 2),
   });
-  worker.on('error', (e) => log(`bullmq: ${e.message}`));
-  worker.on('failed', (job, e) => log(`job ${job?.data.id ?? '?'}: attempt failed: ${e.message}`));
+  outage.client('bullmq', worker);
+  worker.on('failed', (job, e) => {
+    log(`job ${job?.data.id ?? '?'}: attempt failed: ${e.message}`);
+    // BullMQ fails a job lost too often as a worker takes it, without calling the processor:
+    // nothing else would end its record and streams.
+    if (job) void endIfLost(job, e).catch((e2: unknown) => log(`job ${job.data.id}: ending it as lost: ${e2 instanceof Error ? e2.message : String(e2)}`));
+  });
+  async function endIfLost(job: Job<QueueJobData>, e: Error): Promise<void> {
+    if ((await job.getState()) !== 'failed') return; // retried: the next attempt ends it
+    const why = e.message === STALLED_TOO_OFTEN ? `the worker stopped ${job.stalledCounter} time${job.stalledCounter === 1 ? '' : 's'} while running it` : `BullMQ failed it: ${e.message}`;
+    if (await endLostJob({ store, redis }, job.data.id, why)) log(`job ${job.data.id}: ended as lost: ${why}`);
+  }
   return {
     worker,
     async close(graceMs = Number(process.env.NOMMU_CI_SHUTDOWN_GRACE_S ?? 10) * 1000) {
@@ -111,8 +136,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => resolve(sig));
   });
   const logger = pino({ name: 'nommu-ci-worker', level: process.env.LOG_LEVEL ?? 'info' });
-  const w = await startWorker({ log: (m) => logger.info(m) });
-  const runs = await startRunWorker({ log: (m) => logger.info(m) });
+  const w = await startWorker({ log: (m) => logger.info(m), warn: (m) => logger.warn(m) });
+  const runs = await startRunWorker({ log: (m) => logger.info(m), warn: (m) => logger.warn(m) });
   console.error(`nommu-ci worker: pid ${process.pid}, concurrency ${Number(process.env.NOMMU_CI_CONCURRENCY ?? 1)}, queue ${QUEUE_NAME}`);
   const sig = await stopSignal;
   console.error(`nommu-ci worker: ${sig}; finishing`);

@@ -36,6 +36,7 @@ import {
 } from '@nommu-ci/shared';
 import { InfraError, isNoSpace, JobAborted, StageError, throwIfAborted } from './errors.js';
 import { removeTree } from './exec.js';
+import { ownDir, ownerDead } from './jobdirs.js';
 import { JOBS_DIR } from './paths.js';
 import { boot } from './stages/boot.js';
 import { baseDir, build, collectBases, copyBase, ensureBase, ownedDir, type BaseSpec } from './stages/build.js';
@@ -77,17 +78,37 @@ export function createProcessor(deps: ProcessorDeps): Processor {
     // Attempts are numbered consecutively per job (the tap streams chain tap:1, tap:2, ...). A
     // worker killed mid-job leaves its attempt's stream open: end it as "retry" before starting.
     const attempt = Math.max(record.attempt + 1, 1);
-    if (record.attempt >= 1) await endPreviousTap(deps, id, record.attempt, record.stage);
+    if (record.attempt >= 1) await endOpenTap(deps, id, record.attempt, true, record.stage);
     const run = new JobRun(deps, job, record, request, attempt);
     await run.execute();
   };
 }
 
-/** Ends a lost attempt's tap stream, naming the stage its record was last in. */
-async function endPreviousTap(deps: ProcessorDeps, id: string, prev: number, stage: string | null): Promise<void> {
-  const last = (await deps.redis.xrevrange(deps.store.tapKey(id, prev), '+', '-', 'COUNT', 1)) as [string, string[]][];
+/** Ends an attempt's tap stream unless it was ended; a lost attempt's names the stage its record was last in. */
+async function endOpenTap(deps: Pick<ProcessorDeps, 'store' | 'redis'>, id: string, attempt: number, retry: boolean, stage: string | null): Promise<void> {
+  const last = (await deps.redis.xrevrange(deps.store.tapKey(id, attempt), '+', '-', 'COUNT', 1)) as [string, string[]][];
   const fields = last[0]?.[1] ?? [];
-  if (!fields.includes('eof')) await deps.store.endTap(id, prev, true, stage);
+  if (!fields.includes('eof')) await deps.store.endTap(id, attempt, retry, stage);
+}
+
+/**
+ * Ends a job BullMQ failed without our processor finishing it (lost more often than
+ * maxStalledCount allows: BullMQ fails it as the next worker takes it, without running it) as
+ * finish() ends a last attempt: state error at the stage it was in, `why` in its message, its tap
+ * stream and events closed. Nothing happens to a job whose record is final. Says whether it ended it.
+ */
+export async function endLostJob(deps: Pick<ProcessorDeps, 'store' | 'redis'>, id: string, why: string): Promise<boolean> {
+  const { store } = deps;
+  const record = await store.get(id);
+  if (!record || FINAL_STATES.has(record.state)) return false;
+  const stage = record.stage ?? 'infra';
+  const message = `lost: ${why}`;
+  const timings = { ...record.timings, finished_at: new Date().toISOString() };
+  await store.update(id, { state: 'error', stage, message, timings, progress: null });
+  await store.appendEvent(id, { type: 'state', state: 'error', stage, message });
+  await endOpenTap(deps, id, Math.max(1, record.attempt), false, null);
+  await store.endEvents(id);
+  return true;
 }
 
 class JobRun {
@@ -115,7 +136,7 @@ class JobRun {
     private readonly attempt: number,
   ) {
     this.id = record.id;
-    this.dir = path.join(deps.jobsDir ?? JOBS_DIR, this.id);
+    this.dir = ownDir(deps.jobsDir ?? JOBS_DIR, this.id);
     this.timeoutS = request.timeout_s ?? DEFAULT_TIMEOUT_S;
     this.deadline = Date.now() + this.timeoutS * 1000;
     this.timings = { queued_at: record.timings?.queued_at ?? new Date().toISOString(), started_at: new Date().toISOString(), stages: {} };
@@ -174,6 +195,8 @@ class JobRun {
     let final = true;
     let rethrow: unknown = null;
     try {
+      await this.removeLostAttempts();
+      await store.addWorkDir(this.id, this.dir);
       await removeTree(this.dir);
       ownedDir(path.join(this.dir, 'tmp'));
       ownedDir(path.join(this.dir, 'logs'));
@@ -209,10 +232,26 @@ class JobRun {
     } catch (e) {
       rethrow ??= e;
     }
-    if (!this.deps.keepJobDirs) await removeTree(this.dir).catch(() => undefined);
+    if (!this.deps.keepJobDirs) {
+      await removeTree(this.dir).catch(() => undefined);
+      await store.dropWorkDir(this.id, this.dir).catch(() => undefined);
+    }
     if (this.spareFor) prepareSpare(this.spareFor);
     void collectBases().catch(() => undefined);
     if (rethrow) throw rethrow;
+  }
+
+  /**
+   * Removes the directories of earlier attempts whose worker died on this host: the next worker
+   * on the same cache would remove them when it starts, but one on another cache never would.
+   */
+  private async removeLostAttempts(): Promise<void> {
+    for (const d of await this.deps.store.workDirs(this.id)) {
+      if (d === this.dir || !ownerDead(path.basename(d))) continue;
+      await removeTree(d);
+      await this.deps.store.dropWorkDir(this.id, d);
+      this.deps.log?.(`job ${this.id}: removed ${d}, left by a lost attempt's worker`);
+    }
   }
 
   private async pipeline(): Promise<void> {

@@ -16,7 +16,7 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
     async (_req, reply) => {
       try {
         await app.deps.redis.ping();
-        const workers = (await app.deps.queue.getWorkers()).length;
+        const workers = await app.deps.queue.getWorkersCount();
         return { status: 'ok' as const, redis: 'ok' as const, workers };
       } catch (err) {
         return reply.code(503).send({ status: 'unavailable' as const, message: `redis: ${(err as Error).message}` });

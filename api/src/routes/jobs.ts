@@ -116,8 +116,7 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
     async (req) => {
       const page = listPage(req.query);
       const ids = await app.deps.store.recent(page.limit, page.offset, page.submittedBy);
-      const records = await Promise.all(ids.map((id) => app.deps.store.get(id)));
-      return records.filter((r): r is JobRecord => r !== null);
+      return (await app.deps.store.getMany(ids)).filter((r): r is JobRecord => r !== null);
     },
   );
 

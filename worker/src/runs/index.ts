@@ -5,7 +5,7 @@
  */
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { FairShare, JobStore, QUEUE_NAME, redisUrl, runQueueNames, RunStore, type QueueJobData } from '@nommu-ci/shared';
+import { FairShare, JobStore, QUEUE_NAME, RedisOutageLog, redisUrl, runQueueNames, RunStore, type QueueJobData } from '@nommu-ci/shared';
 import { createRunProcessor, type RunJobData, type WebhookJobData } from './processor.js';
 import { createWebhookProcessor } from './webhook.js';
 
@@ -24,6 +24,8 @@ export interface RunWorkerOptions {
   webhookBackoffMs?: number;
   webhookTimeoutMs?: number;
   log?: (msg: string) => void;
+  /** Warnings (Redis unreachable); default `log`. */
+  warn?: (msg: string) => void;
 }
 
 export interface RunningRunWorker {
@@ -36,16 +38,20 @@ export async function startRunWorker(opts: RunWorkerOptions = {}): Promise<Runni
   const url = opts.redisUrl ?? redisUrl();
   const log = opts.log ?? ((m: string) => console.error(`nommu-ci run worker: ${m}`));
   const redis = new Redis(url, { maxRetriesPerRequest: null });
-  redis.on('error', (e) => log(`redis: ${e.message}`));
+  const outage = new RedisOutageLog({ warn: opts.warn ?? log, info: log });
+  outage.connection('redis (runs)', redis);
   const jobsName = opts.jobsQueueName ?? QUEUE_NAME;
   const names = runQueueNames(jobsName);
   const store = new JobStore(redis);
   const runs = new RunStore(redis);
   const jobsQueue = new Queue<QueueJobData>(jobsName, { connection: redis });
   const webhooksQueue = new Queue<WebhookJobData>(names.webhooks, { connection: redis });
+  outage.client('jobs queue', jobsQueue);
+  outage.client('webhooks queue', webhooksQueue);
   const runsConn = redis.duplicate();
   const webhooksConn = redis.duplicate();
-  for (const c of [runsConn, webhooksConn]) c.on('error', (e) => log(`redis: ${e.message}`));
+  outage.connection('redis (run worker)', runsConn);
+  outage.connection('redis (webhook worker)', webhooksConn);
   const runWorker = new Worker<RunJobData>(
     names.runs,
     createRunProcessor({ store, runs, jobsQueue, webhooks: webhooksQueue, fair: new FairShare(redis), webhookAttempts: opts.webhookAttempts, webhookBackoffMs: opts.webhookBackoffMs, log }),
@@ -63,7 +69,8 @@ export async function startRunWorker(opts: RunWorkerOptions = {}): Promise<Runni
     }),
     { connection: webhooksConn, concurrency: 4 },
   );
-  for (const w of [runWorker, webhookWorker] as Worker[]) w.on('error', (e) => log(`bullmq: ${e.message}`));
+  outage.client('run worker', runWorker);
+  outage.client('webhook worker', webhookWorker);
   runWorker.on('failed', (job, e) => log(`run ${job?.data.id ?? '?'}: attempt failed: ${e.message}`));
   return {
     runs: runWorker,

@@ -30,7 +30,7 @@ export async function listJobs(store: JobStore, f: JobFilters): Promise<{ rows: 
   let submitters = false;
   for (let at = 0; at < SCAN_MAX; at += BATCH) {
     const ids = await store.recent(BATCH, at);
-    const records = await Promise.all(ids.map((id) => store.get(id)));
+    const records = await store.getMany(ids);
     for (const r of records) {
       if (!r) continue;
       if (submitter(r) !== null) submitters = true;
