@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,9 @@ import { StageError } from '../errors.js';
 import { SANDBOX_UID } from '../sandbox.js';
 import { ownedDir } from './build.js';
 import { applyPatches, jobPatches } from './patch.js';
-import { hasSpare, makeView, pickKernel, prepareSpare, seriesTree } from './source.js';
+import { ownDir } from '../jobdirs.js';
+import { JOBS_DIR } from '../paths.js';
+import { clearPartialSpares, hasSpare, makeView, pickKernel, prepareSpare, seriesTree } from './source.js';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'nci-source-'));
 chmodSync(root, 0o755);
@@ -36,6 +38,21 @@ describe('per-job views', () => {
     // A copy of its own would have left the spare to finish afterwards, unused.
     await new Promise((r) => setTimeout(r, 500));
     expect(hasSpare(tree)).toBe(false);
+  });
+
+  it("half-made spares: a starting worker removes a dead worker's, not a live one's", async () => {
+    const spares = path.join(JOBS_DIR, '.spare');
+    const live = ownDir(spares, `0000000000000000-tmp-test${process.pid}`);
+    // The same pid with another start time: a process that is gone.
+    const dead = live.replace(/\.\d+$/, '.1');
+    for (const d of [live, dead]) mkdirSync(d, { recursive: true });
+    try {
+      await clearPartialSpares();
+      expect(existsSync(live)).toBe(true);
+      expect(existsSync(dead)).toBe(false);
+    } finally {
+      for (const d of [live, dead]) rmSync(d, { recursive: true, force: true });
+    }
   });
 
   it('are hardlink farms; git apply in the sandbox gives patched files new inodes and leaves the pristine tree alone', async () => {

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { DEFAULT_KERNEL, loadCatalog, type KernelSource, type SeriesInfo } from '@nommu-ci/shared';
 import { StageError } from '../errors.js';
 import { mustRun, removeTree, runHost } from '../exec.js';
+import { ownDir, ownerDead } from '../jobdirs.js';
 import { withLock } from '../locks.js';
 import { JOBS_DIR, TREES_DIR } from '../paths.js';
 import { SANDBOX_GID, SANDBOX_UID } from '../sandbox.js';
@@ -167,7 +168,8 @@ export function prepareSpare(tree: string): void {
     /* no spares yet */
   }
   const tag = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-  const tmp = path.join(SPARES_DIR, `${key}-tmp-${tag}`);
+  // Named after this process, so that another worker on the same cache leaves it alone.
+  const tmp = ownDir(SPARES_DIR, `${key}-tmp-${tag}`);
   const entry: { done: Promise<void>; pid?: number } = { done: Promise.resolve() };
   entry.done = (async () => {
     try {
@@ -184,7 +186,10 @@ export function prepareSpare(tree: string): void {
   preparing.set(key, entry);
 }
 
-/** Drops half-made spares left by a worker that died (at worker start). */
+/**
+ * Drops half-made spares left by a worker that died (at worker start); those of live workers on
+ * the same cache are still being made. Names without an owner are an older worker's.
+ */
 export async function clearPartialSpares(): Promise<void> {
   let names: string[];
   try {
@@ -192,5 +197,7 @@ export async function clearPartialSpares(): Promise<void> {
   } catch {
     return;
   }
-  for (const n of names) if (n.includes('-tmp-')) await removeTree(path.join(SPARES_DIR, n)).catch(() => undefined);
+  for (const n of names) {
+    if (n.includes('-tmp-') && (!n.includes('.') || ownerDead(n))) await removeTree(path.join(SPARES_DIR, n)).catch(() => undefined);
+  }
 }
