@@ -28,7 +28,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { freePort, startRedisServer } from '@nommu-ci/shared/redis-server';
 import { FINAL_STATES, JobStore, loadCatalog, type JobEvent, type JobRecord, type JobRequest, type TestNode } from '@nommu-ci/shared';
-import { freshQueueName, killWorker, makeQueue, spawnWorker, startTestRedis, submitJob, waitForState, type TestRedis, type WorkerProcess } from './helpers.js';
+import { finalEvents, freshQueueName, killWorker, makeQueue, settled, spawnWorker, startTestRedis, submitJob, waitForState, type TestRedis, type WorkerProcess } from './helpers.js';
 import { lineOf, linePatch, newFilesPatch } from './patches.js';
 
 const FULL = process.env.NOMMU_CI_CHAOS === 'full';
@@ -61,25 +61,6 @@ afterAll(async () => {
 /** The result tree as (path, status) pairs: what "the same result" means. */
 function outcome(nodes: TestNode[] | null, prefix = ''): string[] {
   return (nodes ?? []).flatMap((n) => [`${prefix}${n.name}: ${n.status}`, ...outcome(n.children, `${prefix}${n.name}/`)]);
-}
-
-async function finalEvents(id: string): Promise<JobEvent[]> {
-  const evs = (await JobStore.readStream(t.redis, t.store.eventsKey(id), '0', 0)).filter((e) => e.fields.e).map((e) => JSON.parse(e.fields.e!) as JobEvent);
-  return evs.filter((e) => e.type === 'state' && FINAL_STATES.has(e.state));
-}
-
-/**
- * BullMQ's state of a job once its processor has returned (the record reaches its final state a
- * moment before: the worker still stores artifacts and removes the job's directory).
- */
-async function settled(queue: { getJob(id: string): Promise<{ getState(): Promise<string> } | undefined> }, id: string): Promise<string> {
-  const end = Date.now() + 60_000;
-  for (;;) {
-    const st = (await (await queue.getJob(id))?.getState()) ?? 'missing';
-    if (st !== 'active' && st !== 'waiting' && st !== 'delayed') return st;
-    if (Date.now() > end) return `still ${st} a minute after the job's final state`;
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /**
@@ -156,7 +137,7 @@ describe.sequential('chaos', () => {
           expect(outcome(await t.store.results(id)), why).toEqual(expected);
           // The record's final state is written a moment before its event: count events once settled.
           expect(await settled(queue, id), why).toBe('completed');
-          expect(await finalEvents(id), why).toHaveLength(1);
+          expect((await finalEvents(t, id)).finals, why).toHaveLength(1);
           if (FINAL_STATES.has(at.state)) {
             hit.push('after the end');
           } else {
@@ -213,7 +194,7 @@ describe.sequential('chaos', () => {
         expect(r.state).toBe('passed');
         expect(r.attempt).toBe(2);
         expect(await settled(queue, id)).toBe('completed');
-        expect(await finalEvents(id)).toHaveLength(1);
+        expect((await finalEvents(t, id)).finals).toHaveLength(1);
         expect(existsSync(path.join(caches[1]!, 'builds'))).toBe(true);
         for (const c of caches) expect(await leftBehind(id, path.join(c, 'jobs'))).toEqual([]);
         table.push({ case: 'two hosts on one Redis, the builder SIGKILLed', runs: 1, outcome: `job completed exactly once, by the other host (attempt ${r.attempt}); nothing left behind` });

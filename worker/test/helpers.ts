@@ -108,6 +108,27 @@ export function spawnWorker(redisUrl: string, queueName: string, env: Record<str
   return { child, output: () => out, ready };
 }
 
+/**
+ * BullMQ's state of a job once its processor has returned (the record reaches its final state a
+ * moment before: the worker still stores artifacts and removes the job's directory).
+ */
+export async function settled(queue: { getJob(id: string): Promise<{ getState(): Promise<string> } | undefined> }, id: string): Promise<string> {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const st = (await (await queue.getJob(id))?.getState()) ?? 'missing';
+    if (st !== 'active' && st !== 'waiting' && st !== 'delayed') return st;
+    if (Date.now() > end) return `still ${st} a minute after the job's final state`;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A job's final state events (one, if it ended once) and whether its event stream was closed. */
+export async function finalEvents(t: TestRedis, id: string): Promise<{ finals: JobEvent[]; closed: boolean }> {
+  const all = await JobStore.readStream(t.redis, t.store.eventsKey(id), '0', 0);
+  const evs = all.filter((e) => e.fields.e).map((e) => JSON.parse(e.fields.e!) as JobEvent);
+  return { finals: evs.filter((e) => e.type === 'state' && FINAL_STATES.has(e.state)), closed: all.at(-1)?.fields.eof === 'done' };
+}
+
 /** Resolves when the process has exited (at once if it already has). */
 export const exited = (c: ChildProcess): Promise<void> =>
   new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));

@@ -8,10 +8,11 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FINAL_STATES, JobStore, loadCatalog, type JobEvent, type JobRequest } from '@nommu-ci/shared';
-import { startWorker } from '../src/index.js';
+import { FINAL_STATES, JobStore, loadCatalog, type JobRequest, type QueueJobData } from '@nommu-ci/shared';
+import type { Queue } from 'bullmq';
+import { startWorker, type WorkerOptions } from '../src/index.js';
 import { JOBS_DIR } from '../src/paths.js';
-import { freshQueueName, killWorker, makeQueue, spawnWorker, startTestRedis, submitJob, waitForState, type TestRedis } from './helpers.js';
+import { finalEvents, freshQueueName, killWorker, makeQueue, settled, spawnWorker, startTestRedis, submitJob, waitForState, type TestRedis } from './helpers.js';
 
 const kernel = loadCatalog()[0]!;
 const request: JobRequest = { kind: 'kunit', kernel: kernel.name, mmu: true, kunitconfig: 'CONFIG_KUNIT=y\nCONFIG_LIST_KUNIT_TEST=y\n' };
@@ -51,94 +52,74 @@ async function lostOnce(queueName: string, queue: Parameters<typeof submitJob>[1
   }
 }
 
-async function finalEvents(id: string): Promise<{ finals: JobEvent[]; closed: boolean }> {
-  const all = await JobStore.readStream(t.redis, t.store.eventsKey(id), '0', 0);
-  const evs = all.filter((e) => e.fields.e).map((e) => JSON.parse(e.fields.e!) as JobEvent);
-  return { finals: evs.filter((e) => e.type === 'state' && FINAL_STATES.has(e.state)), closed: all.at(-1)?.fields.eof === 'done' };
+/**
+ * Loses the job once (lostOnce), then starts the worker that is to take it over, with `opts`,
+ * and hands `check` what it needs; the worker and the queue are closed afterwards.
+ */
+async function afterLoss(
+  opts: Partial<WorkerOptions>,
+  check: (c: { id: string; dir: string; log: string[]; queue: Queue<QueueJobData> }) => Promise<void>,
+): Promise<void> {
+  const name = freshQueueName();
+  const { queue, events } = makeQueue(t, name);
+  const log: string[] = [];
+  try {
+    const { id, dir } = await lostOnce(name, queue);
+    expect(existsSync(dir)).toBe(true); // the killed worker left it
+    const b = await startWorker({ redisUrl: t.url, queueName: name, log: (m) => log.push(m), spareViews: false, stalledIntervalMs: 1000, ...opts });
+    try {
+      await check({ id, dir, log, queue });
+    } finally {
+      await b.close();
+    }
+  } finally {
+    await queue.close();
+    await events.close();
+  }
 }
 
 describe.sequential('a SIGKILLed worker', () => {
   it('leaves a directory the next worker on the same cache removes as it starts', async () => {
-    const name = freshQueueName();
-    const { queue, events } = makeQueue(t, name);
-    const log: string[] = [];
-    try {
-      const { id, dir } = await lostOnce(name, queue);
-      expect(existsSync(dir)).toBe(true);
-      const b = await startWorker({ redisUrl: t.url, queueName: name, log: (m) => log.push(m), spareViews: false, stalledIntervalMs: 1000 });
-      try {
-        expect(existsSync(dir), log.join('\n')).toBe(false);
-        expect(log).toContain(`removed job directory ${path.basename(dir)}: its worker died`);
-        const r = await waitForState(t, id, [...FINAL_STATES], 900_000);
-        expect(r.state, `${r.message}\n${log.join('\n')}`).toBe('passed');
-        expect(r.attempt).toBe(2);
-        const job = await queue.getJob(id);
-        for (let i = 0; i < 300 && (await job?.getState()) !== 'completed'; i++) await new Promise((res) => setTimeout(res, 100));
-        expect(dirsOf(JOBS_DIR, id)).toEqual([]);
-        expect(await t.store.workDirs(id)).toEqual([]);
-      } finally {
-        await b.close();
-      }
-    } finally {
-      await queue.close();
-      await events.close();
-    }
+    await afterLoss({}, async ({ id, dir, log, queue }) => {
+      expect(existsSync(dir), log.join('\n')).toBe(false);
+      expect(log).toContain(`removed job directory ${path.basename(dir)}: its worker died`);
+      const r = await waitForState(t, id, [...FINAL_STATES], 900_000);
+      expect(r.state, `${r.message}\n${log.join('\n')}`).toBe('passed');
+      expect(r.attempt).toBe(2);
+      await settled(queue, id);
+      expect(dirsOf(JOBS_DIR, id)).toEqual([]);
+      expect(await t.store.workDirs(id)).toEqual([]);
+    });
   }, 1_000_000);
 
   it("leaves a directory that the job's next attempt removes from a worker on another cache directory", async () => {
-    const name = freshQueueName();
-    const { queue, events } = makeQueue(t, name);
     const otherJobs = path.join(tmp, 'jobs');
-    const log: string[] = [];
-    try {
-      const { id, dir } = await lostOnce(name, queue);
-      const b = await startWorker({ redisUrl: t.url, queueName: name, jobsDir: otherJobs, log: (m) => log.push(m), spareViews: false, stalledIntervalMs: 1000 });
-      try {
-        const r = await waitForState(t, id, [...FINAL_STATES], 900_000);
-        expect(r.state, `${r.message}\n${log.join('\n')}`).toBe('passed');
-        expect(r.attempt).toBe(2);
-        expect(existsSync(dir)).toBe(false);
-        expect(log.some((m) => m.includes(`removed ${dir}`)), log.join('\n')).toBe(true);
-        const job = await queue.getJob(id);
-        for (let i = 0; i < 300 && (await job?.getState()) !== 'completed'; i++) await new Promise((res) => setTimeout(res, 100));
-        expect(await job?.getState()).toBe('completed');
-        expect(dirsOf(otherJobs, id)).toEqual([]);
-        expect(await t.store.workDirs(id)).toEqual([]);
-      } finally {
-        await b.close();
-      }
-    } finally {
-      await queue.close();
-      await events.close();
-    }
+    await afterLoss({ jobsDir: otherJobs }, async ({ id, dir, log, queue }) => {
+      const r = await waitForState(t, id, [...FINAL_STATES], 900_000);
+      expect(r.state, `${r.message}\n${log.join('\n')}`).toBe('passed');
+      expect(r.attempt).toBe(2);
+      expect(existsSync(dir)).toBe(false);
+      expect(log.some((m) => m.includes(`removed ${dir}`)), log.join('\n')).toBe(true);
+      expect(await settled(queue, id)).toBe('completed');
+      expect(dirsOf(otherJobs, id)).toEqual([]);
+      expect(await t.store.workDirs(id)).toEqual([]);
+    });
   }, 1_000_000);
 
   it('lost more often than maxStalledCount allows: BullMQ fails the job without running it, and it ends error with its streams closed', async () => {
-    const name = freshQueueName();
-    const { queue, events } = makeQueue(t, name);
-    const log: string[] = [];
-    try {
-      const { id } = await lostOnce(name, queue);
-      const b = await startWorker({ redisUrl: t.url, queueName: name, log: (m) => log.push(m), spareViews: false, stalledIntervalMs: 1000, maxStalledCount: 0 });
-      try {
-        const r = await waitForState(t, id, [...FINAL_STATES], 60_000);
-        expect(r.state, log.join('\n')).toBe('error');
-        expect(r.message).toBe('lost: the worker stopped 1 time while running it');
-        expect(r.attempt).toBe(1);
-        expect(['source', 'config', 'build', 'boot', 'test']).toContain(r.stage);
-        expect(r.timings.finished_at).toBeTruthy();
-        expect(await (await queue.getJob(id))?.getState()).toBe('failed');
-        const { finals, closed } = await finalEvents(id);
-        expect(finals).toEqual([{ type: 'state', state: 'error', stage: r.stage, message: r.message }]);
-        expect(closed).toBe(true);
-        const tap = await JobStore.readStream(t.redis, t.store.tapKey(id, 1), '0', 0);
-        expect(tap.at(-1)?.fields.eof).toBe('done');
-      } finally {
-        await b.close();
-      }
-    } finally {
-      await queue.close();
-      await events.close();
-    }
+    await afterLoss({ maxStalledCount: 0 }, async ({ id, log, queue }) => {
+      const r = await waitForState(t, id, [...FINAL_STATES], 60_000);
+      expect(r.state, log.join('\n')).toBe('error');
+      expect(r.message).toBe('lost: the worker stopped 1 time while running it');
+      expect(r.attempt).toBe(1);
+      expect(['source', 'config', 'build', 'boot', 'test']).toContain(r.stage);
+      expect(r.timings.finished_at).toBeTruthy();
+      expect(await (await queue.getJob(id))?.getState()).toBe('failed');
+      const { finals, closed } = await finalEvents(t, id);
+      expect(finals).toEqual([{ type: 'state', state: 'error', stage: r.stage, message: r.message }]);
+      expect(closed).toBe(true);
+      const tap = await JobStore.readStream(t.redis, t.store.tapKey(id, 1), '0', 0);
+      expect(tap.at(-1)?.fields.eof).toBe('done');
+    });
   }, 300_000);
 });

@@ -7,9 +7,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FINAL_STATES, JobStore, loadCatalog, type JobEvent } from '@nommu-ci/shared';
+import { FINAL_STATES, JobStore, loadCatalog } from '@nommu-ci/shared';
 import { startWorker } from '../src/index.js';
-import { exited, freshQueueName, makeQueue, spawnWorker, startTestRedis, submitJob, waitForState, type TestRedis } from './helpers.js';
+import { exited, finalEvents, freshQueueName, makeQueue, settled, spawnWorker, startTestRedis, submitJob, waitForState, type TestRedis } from './helpers.js';
 import { lineOf, linePatch } from './patches.js';
 
 const kernel = loadCatalog()[0]!;
@@ -59,18 +59,14 @@ describe.sequential('worker restarts', () => {
           expect(r.attempt).toBe(2);
           // The record's final state is written a moment before the streams end and BullMQ
           // settles the job: read them once it has.
-          const job = await queue.getJob(id);
-          for (let i = 0; i < 300 && (await job?.getState()) !== 'completed'; i++) await new Promise((r) => setTimeout(r, 100));
+          const state = await settled(queue, id);
           const tap1 = await JobStore.readStream(t.redis, t.store.tapKey(id, 1), '0', 0);
           expect(tap1.at(-1)?.fields.eof).toBe('retry');
           const tap2 = await JobStore.readStream(t.redis, t.store.tapKey(id, 2), '0', 0);
           expect(tap2[0]?.fields.l).toBe('KTAP version 1');
           expect(tap2.at(-1)?.fields.eof).toBe('done');
-          const evs = (await JobStore.readStream(t.redis, t.store.eventsKey(id), '0', 0))
-            .filter((e) => e.fields.e)
-            .map((e) => JSON.parse(e.fields.e!) as JobEvent);
-          expect(evs.filter((e) => e.type === 'state' && FINAL_STATES.has(e.state))).toHaveLength(1);
-          expect(await job?.getState()).toBe('completed');
+          expect((await finalEvents(t, id)).finals).toHaveLength(1);
+          expect(state).toBe('completed');
           // The killed worker's sandbox died with it; the new worker reaped its cgroups.
           for (const c of ['/sys/fs/cgroup/pids/nommu-ci', '/sys/fs/cgroup/memory/nommu-ci']) {
             if (!existsSync(c)) continue;
