@@ -30,6 +30,9 @@ export interface StreamEntry {
   fields: Record<string, string>;
 }
 
+/** A job's hash as its record; null for the empty hash of a job that does not exist. */
+const recordOf = (h: Record<string, string>): JobRecord | null => (h.id ? (fromHash(h) as unknown as JobRecord) : null);
+
 export class JobStore {
   constructor(
     private readonly redis: Redis,
@@ -48,9 +51,7 @@ export class JobStore {
   }
 
   async get(id: string): Promise<JobRecord | null> {
-    const h = await this.redis.hgetall(P + id);
-    if (!h.id) return null;
-    return fromHash(h) as unknown as JobRecord;
+    return recordOf(await this.redis.hgetall(P + id));
   }
 
   /** The records of `ids` in one round trip, null where there is none. */
@@ -60,8 +61,7 @@ export class JobStore {
     for (const id of ids) p.hgetall(P + id);
     return ((await p.exec()) ?? []).map(([err, h]) => {
       if (err) throw err;
-      const hash = h as Record<string, string>;
-      return hash.id ? (fromHash(hash) as unknown as JobRecord) : null;
+      return recordOf(h as Record<string, string>);
     });
   }
 
