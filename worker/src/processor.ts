@@ -443,8 +443,17 @@ class JobRun {
     problems.push(...notes);
     if (outcome.problem) problems.push(outcome.problem);
     else if (!outcome.result.complete) problems.push('KTAP output incomplete');
+    // UML writes its coverage when it exits: a kernel that crashed or was killed wrote none.
+    const died = outcome.problem !== null;
     const coverage = gcovDir
-      ? await this.collectCoverage({ kernelDir, srcDir: patched ? viewDir : tree, gcovDir, tmpDir, partial: summary.crashed > 0 || notes.length > 0 || outcome.problem !== null })
+      ? await this.collectCoverage({
+          kernelDir,
+          srcDir: patched ? viewDir : tree,
+          gcovDir,
+          tmpDir,
+          none: died && !kunit && notes.length === 0 ? "the kernel did not exit, and UML writes its coverage only when it exits" : null,
+          partial: died || summary.crashed > 0 || notes.length > 0,
+        })
       : null;
     if (problems.length > 0) {
       this.state = 'failed';
@@ -466,7 +475,11 @@ class JobRun {
    * what it found, for the job's message. No coverage (every kernel died, lcov failed) is said
    * there and recorded as `coverage: null`; the tests' result stands.
    */
-  private async collectCoverage(o: { kernelDir: string; srcDir: string; gcovDir: string; tmpDir: string; partial: boolean }): Promise<string> {
+  private async collectCoverage(o: { kernelDir: string; srcDir: string; gcovDir: string; tmpDir: string; none: string | null; partial: boolean }): Promise<string> {
+    if (o.none) {
+      await this.deps.store.update(this.id, { coverage: null });
+      return `no coverage: ${o.none}`;
+    }
     const start = Date.now();
     const outDir = path.dirname(this.logs['coverage.info']);
     ownedDir(outDir);

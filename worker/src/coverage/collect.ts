@@ -15,13 +15,18 @@
  * into /build), in the sandbox with the tree at /src; the tracefile keeps the files of the tree
  * only, named relative to its root (`mm/nommu.c`), so tracefiles of different trees and jobs
  * compare. genhtml renders it with /src as its working directory.
+ *
+ * The start-up probe UML forks before the kernel starts (start_up.c: ptrace_child()) leaves with
+ * exit(), so it, too, writes .gcda files: the counts of the host-side start-up code up to that
+ * fork. A kernel killed later still leaves those files behind, with next to nothing in them; a
+ * killed or crashed kernel is therefore told by its boot's outcome, not by missing files.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CoverageTotals } from '@nommu-ci/shared';
 import { InfraError } from '../errors.js';
 import { assertSandboxStarted, describeExit, runSandboxed, type Mount } from '../sandbox.js';
-import { ownedDir } from '../stages/build.js';
+import { BUILD_JOBS, ownedDir } from '../stages/build.js';
 
 /** Where a boot's .gcda files go inside the sandbox. */
 const GCOV_MOUNT = '/gcov';
@@ -49,6 +54,8 @@ export interface CaptureOptions {
   signal?: AbortSignal;
   deadline?: number;
   name: string;
+  /** geninfo processes run at once; default: the worker's build parallelism. */
+  parallel?: number;
   /** lcov's and genhtml's output (appended to build.log). */
   log: (b: Buffer) => void;
 }
@@ -94,6 +101,7 @@ export async function captureCoverage(o: CaptureOptions): Promise<Captured> {
     }
   }
   if (linked === 0) throw new NoCoverage(`none of the ${gcda.length} .gcda files has a .gcno in the build`);
+  let runs = 0;
   const mounts: Mount[] = [
     { host: o.kernelDir, path: '/build' },
     { host: o.srcDir, path: '/src' },
@@ -101,9 +109,10 @@ export async function captureCoverage(o: CaptureOptions): Promise<Captured> {
     { host: o.outDir, path: '/out', rw: true },
   ];
   const run = async (argv: string[], cwd: string): Promise<number> => {
+    const name = `${o.name}-${path.basename(argv[0]!)}-${++runs}`;
     let tail = '';
     const r = await runSandboxed({
-      name: `${o.name}-${path.basename(argv[0]!)}`,
+      name,
       argv,
       mounts,
       tmpDir: o.tmpDir,
@@ -120,11 +129,23 @@ export async function captureCoverage(o: CaptureOptions): Promise<Captured> {
     if (r.code !== 0 || r.killed) throw new NoCoverage(`${path.basename(argv[0]!)} failed (${describeExit(r)}): ${tail.trim().split('\n').slice(-3).join(' / ')}`);
     return r.ms;
   };
-  o.log(Buffer.from(`=== nommu-ci: coverage: lcov --capture over ${gcda.length} .gcda files\n`));
-  const capture = await run(['lcov', '--quiet', '--capture', '--directory', GCOV_MOUNT, '--base-directory', '/src', '--output-file', '/out/raw.info'], '/src');
-  const raw = path.join(o.outDir, 'raw.info');
-  if (!existsSync(raw)) throw new InfraError('test', 'lcov --capture exited 0 but wrote no tracefile');
-  const { text, totals } = treeRelative(readFileSync(raw, 'utf8'), '/src/');
+  // geninfo runs gcov once per .gcda, one at a time: the files are split between as many
+  // geninfo processes as the worker builds with, largest first, round robin.
+  const parts = Math.max(1, Math.min(o.parallel ?? BUILD_JOBS, gcda.length));
+  const bySize = gcda.map((f) => ({ f, size: statSync(path.join(o.gcdaDir, f)).size })).sort((a, b) => b.size - a.size);
+  const chunks: string[][] = Array.from({ length: parts }, () => []);
+  bySize.forEach(({ f }, i) => chunks[i % parts]!.push(path.posix.join(GCOV_MOUNT, f)));
+  o.log(Buffer.from(`=== nommu-ci: coverage: geninfo over ${gcda.length} .gcda files in ${parts} processes\n`));
+  const start = Date.now();
+  await Promise.all(chunks.map((c, i) => run(['geninfo', '--quiet', '--base-directory', '/src', '--output-filename', `/out/raw-${i}.info`, ...c], '/src')));
+  const capture = Date.now() - start;
+  let raw = '';
+  for (let i = 0; i < parts; i++) {
+    const f = path.join(o.outDir, `raw-${i}.info`);
+    if (!existsSync(f)) throw new InfraError('test', `geninfo exited 0 but wrote no ${path.basename(f)}`);
+    raw += readFileSync(f, 'utf8');
+  }
+  const { text, totals } = treeRelative(raw, '/src/');
   if (totals.files === 0) throw new NoCoverage('the tracefile names no file of the tree');
   const tracefile = Buffer.from(text);
   writeFileSync(path.join(o.outDir, 'coverage.info'), tracefile);
@@ -136,48 +157,72 @@ export async function captureCoverage(o: CaptureOptions): Promise<Captured> {
   return { tracefile, totals, html: files, ms: { capture, html } };
 }
 
+interface FileRecord {
+  /** Function name -> first line. */
+  fn: Map<string, number>;
+  /** Function name -> calls. */
+  fnda: Map<string, number>;
+  /** Line -> executions. */
+  da: Map<number, number>;
+}
+
 /**
- * Keeps the tracefile's records of files under `root` (the tree; not /build's generated headers
- * nor /usr's), their SF relative to it, and sums their LF and LH records.
+ * The tracefile's records of files under `root` (the tree; not /build's generated headers nor
+ * /usr's), named relative to it, one record per file: geninfo writes a record for every object
+ * that includes a header (include/linux/mm.h: hundreds), and lines are counted once, executions
+ * summed. Totals are the merged records' LF and LH.
  */
 export function treeRelative(info: string, root: string): { text: string; totals: CoverageTotals } {
-  const out: string[] = [];
-  const totals: CoverageTotals = { lines_found: 0, lines_hit: 0, files: 0 };
-  let record: string[] | null = null;
-  let keep = false;
-  let lf = 0;
-  let lh = 0;
+  const files = new Map<string, FileRecord>();
+  let cur: FileRecord | null = null;
   for (const line of info.split('\n')) {
     if (line.startsWith('SF:')) {
       const sf = path.posix.normalize(line.slice(3));
-      keep = sf.startsWith(root);
-      record = [keep ? `SF:${sf.slice(root.length)}` : line];
-      lf = lh = 0;
-      continue;
-    }
-    if (!record) {
-      if (line.startsWith('TN:')) out.push(line);
-      continue;
-    }
-    if (line.startsWith('LF:')) lf = Number(line.slice(3));
-    else if (line.startsWith('LH:')) lh = Number(line.slice(3));
-    if (line === 'end_of_record') {
-      if (keep) {
-        out.push(...record, line);
-        totals.lines_found += lf;
-        totals.lines_hit += lh;
-        totals.files++;
+      if (!sf.startsWith(root)) {
+        cur = null;
+        continue;
       }
-      record = null;
+      const rel = sf.slice(root.length);
+      cur = files.get(rel) ?? { fn: new Map(), fnda: new Map(), da: new Map() };
+      files.set(rel, cur);
       continue;
     }
-    record.push(line);
+    if (!cur) continue;
+    const colon = line.indexOf(':');
+    const [a, b] = splitPair(line.slice(colon + 1));
+    switch (line.slice(0, colon)) {
+      case 'DA':
+        // (a third field, a checksum, only with --checksum)
+        cur.da.set(Number(a), (cur.da.get(Number(a)) ?? 0) + parseInt(b, 10));
+        break;
+      case 'FN':
+        if (!cur.fn.has(b)) cur.fn.set(b, Number(a));
+        break;
+      case 'FNDA':
+        cur.fnda.set(b, (cur.fnda.get(b) ?? 0) + Number(a));
+        break;
+    }
   }
-  // Each record follows its test name (TN:), which geninfo writes before every file's record.
-  return { text: dropOrphanNames(out).join('\n') + '\n', totals };
+  const out: string[] = [];
+  const totals: CoverageTotals = { lines_found: 0, lines_hit: 0, files: 0 };
+  for (const [name, r] of files) {
+    const lines = [...r.da].sort((x, y) => x[0] - y[0]);
+    const hit = lines.filter(([, n]) => n > 0).length;
+    out.push('TN:', `SF:${name}`);
+    for (const [fn, at] of r.fn) out.push(`FN:${at},${fn}`);
+    for (const [fn, n] of r.fnda) out.push(`FNDA:${n},${fn}`);
+    out.push(`FNF:${r.fn.size}`, `FNH:${[...r.fnda.values()].filter((n) => n > 0).length}`);
+    for (const [l, n] of lines) out.push(`DA:${l},${n}`);
+    out.push(`LF:${lines.length}`, `LH:${hit}`, 'end_of_record');
+    totals.lines_found += lines.length;
+    totals.lines_hit += hit;
+    totals.files++;
+  }
+  return { text: out.join('\n') + '\n', totals };
 }
 
-/** Drops TN: lines whose record was dropped (a TN: followed by another TN: or by nothing). */
-function dropOrphanNames(lines: string[]): string[] {
-  return lines.filter((l, i) => !l.startsWith('TN:') || (lines[i + 1] !== undefined && !lines[i + 1]!.startsWith('TN:')));
+/** "12,name" -> ["12", "name"]; a name may itself hold commas. */
+function splitPair(v: string): [string, string] {
+  const i = v.indexOf(',');
+  return i < 0 ? [v, ''] : [v.slice(0, i), v.slice(i + 1)];
 }
