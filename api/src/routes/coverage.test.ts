@@ -56,6 +56,8 @@ describe('coverage report and tracefile', () => {
     expect(png.rawPayload.equals(PNG)).toBe(true);
     const rec = await t.app.inject(`/v1/jobs/${id}`);
     expect(rec.json().coverage).toEqual({ lines_found: 10, lines_hit: 7, files: 1 });
+    const page = await t.app.inject(`/jobs/${id}`);
+    expect(page.body).toContain(`href="/v1/jobs/${id}/coverage/index.html">coverage report</a> (7 of 10 lines)`);
     const info = await t.app.inject(`/v1/jobs/${id}/artifacts/coverage.info`);
     expect(info.statusCode).toBe(200);
     expect(info.body).toContain('SF:mm/nommu.c');
