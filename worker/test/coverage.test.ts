@@ -9,6 +9,9 @@
  * about 10 minutes on two cores); warm, the patched rebuild of one file, a boot and lcov take
  * about a minute.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalog } from '@nommu-ci/shared';
 import { lineOf, linePatch } from './patches.js';
@@ -74,6 +77,11 @@ describe.skipIf(!kernel.available)('coverage jobs (real worker)', () => {
       expect(r.config?.mmu).toBe(false);
 
       const info = (await t.store.artifact(run.id, 'coverage.info'))?.toString() ?? '';
+      // Kept for a look (and as shared/fixtures/coverage/ was made): $NOMMU_CI_COVERAGE_OUT, default under the temporary directory.
+      const out = process.env.NOMMU_CI_COVERAGE_OUT ?? path.join(os.tmpdir(), 'nommu-ci-coverage');
+      mkdirSync(out, { recursive: true });
+      writeFileSync(path.join(out, 'list-test-nommu.info'), info);
+      console.log(`coverage job: tracefile ${info.length} bytes at ${out}/list-test-nommu.info`);
       const counts = lineCounts(info, FILE);
       expect(counts.get(at + 2), 'if (x > 0)').toBeGreaterThan(0);
       expect(counts.get(at + 3), 'return x + 1;').toBeGreaterThan(0);
