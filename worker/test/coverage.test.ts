@@ -73,6 +73,8 @@ describe.skipIf(!kernel.available)('coverage jobs (real worker)', () => {
       );
       const r = run.record;
       console.log(`coverage job: ${r.state} in ${run.ms} ms, stages ${JSON.stringify(r.timings.stages)}: ${r.message}`);
+      const buildLog = (await t.store.artifact(run.id, 'build.log'))?.toString() ?? '';
+      console.log(buildLog.split('\n').filter((l) => l.startsWith('=== nommu-ci: coverage')).join('\n'));
       expect(r.state, r.message ?? '').toBe('passed');
       expect(r.config?.mmu).toBe(false);
 

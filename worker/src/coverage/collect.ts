@@ -153,7 +153,18 @@ export async function captureCoverage(o: CaptureOptions): Promise<Captured> {
   mkdirSync(htmlDir);
   const html = await run(['genhtml', '--quiet', '--output-directory', '/out/html', '/out/coverage.info'], '/src');
   const files = new Map<string, Buffer>();
-  for (const f of filesUnder(htmlDir, '')) files.set(f, readFileSync(path.join(htmlDir, f)));
+  let bytes = 0;
+  for (const f of filesUnder(htmlDir, '')) {
+    const b = readFileSync(path.join(htmlDir, f));
+    files.set(f, b);
+    bytes += b.length;
+  }
+  o.log(
+    Buffer.from(
+      `=== nommu-ci: coverage: tracefile ${tracefile.length} bytes (${totals.files} files, ${totals.lines_hit} of ${totals.lines_found} lines), ` +
+        `HTML report ${files.size} files ${bytes} bytes; geninfo ${capture} ms, genhtml ${html} ms\n`,
+    ),
+  );
   return { tracefile, totals, html: files, ms: { capture, html } };
 }
 
