@@ -68,8 +68,8 @@ describe.skipIf(!kernel.available)('coverage jobs (real worker)', () => {
       );
       const run = await runJobOn(
         t,
-        { kind: 'kunit', kernel: kernel.name, mmu: false, coverage: true, kunitconfig: 'CONFIG_KUNIT=y\nCONFIG_LIST_KUNIT_TEST=y\n', patch },
-        { timeoutMs: 1_700_000 },
+        { kind: 'kunit', kernel: kernel.name, mmu: false, coverage: true, kunitconfig: 'CONFIG_KUNIT=y\nCONFIG_LIST_KUNIT_TEST=y\n', patch, timeout_s: 3600 },
+        { timeoutMs: 3_500_000 },
       );
       const r = run.record;
       console.log(`coverage job: ${r.state} in ${run.ms} ms, stages ${JSON.stringify(r.timings.stages)}: ${r.message}`);
@@ -106,6 +106,6 @@ describe.skipIf(!kernel.available)('coverage jobs (real worker)', () => {
       const page = (await t.store.coverageReportFile(run.id, `${FILE}.gcov.html`))?.toString() ?? '';
       expect(page).toContain('nci_cov_branch');
     },
-    1_800_000,
+    3_600_000,
   );
 });

@@ -1,7 +1,7 @@
 /**
  * treeRelative(): geninfo's raw output (excerpts as geninfo 1.16 writes them for a UML build at
- * /build from a tree at /src) to the job's tracefile; and the fixture tracefiles captured by the
- * real pipeline, which it must leave as they are.
+ * /build from a tree at /src) to the job's tracefile; and the real tracefiles in
+ * shared/fixtures/coverage, which it must leave as they are.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -63,7 +63,7 @@ describe('treeRelative', () => {
     expect(totals).toEqual({ lines_found: 6, lines_hit: 4, files: 2 });
   });
 
-  it('leaves a tracefile it wrote as it is (the fixtures captured by real coverage jobs)', () => {
+  it('leaves a tracefile it wrote as it is (the real tracefiles in shared/fixtures/coverage)', () => {
     const dir = path.join(REPO_DIR, 'shared/fixtures/coverage');
     const infos = readdirSync(dir).filter((f) => f.endsWith('.info'));
     expect(infos.length).toBeGreaterThan(0);
