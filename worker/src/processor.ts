@@ -490,7 +490,7 @@ class JobRun {
       await this.deps.store.update(this.id, { coverage: c.totals });
       const { lines_hit: hit, lines_found: found, files } = c.totals;
       const pct = found > 0 ? ((100 * hit) / found).toFixed(1) : '0.0';
-      return `coverage: ${hit} of ${found} lines executed (${pct}%) in ${files} files${o.partial ? ' (a kernel that crashed or was killed wrote no coverage: its tests are not counted)' : ''}`;
+      return `coverage: ${hit} of ${found} lines executed (${pct}%) in ${files} files${o.partial ? ' (a kernel that crashed or was killed wrote no coverage: its tests are not counted)' : ''}${c.htmlError ? `; no HTML report: ${c.htmlError}` : ''}`;
     } catch (e) {
       if (!(e instanceof NoCoverage)) throw e;
       await this.deps.store.update(this.id, { coverage: null });

@@ -21,7 +21,7 @@
  * fork. A kernel killed later still leaves those files behind, with next to nothing in them; a
  * killed or crashed kernel is therefore told by its boot's outcome, not by missing files.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CoverageTotals } from '@nommu-ci/shared';
 import { InfraError } from '../errors.js';
@@ -66,6 +66,8 @@ export interface Captured {
   totals: CoverageTotals;
   /** genhtml's report: path relative to its root -> content. */
   html: Map<string, Buffer>;
+  /** Why there is no HTML report, if there is none. */
+  htmlError?: string;
   /** Milliseconds of geninfo and of genhtml. */
   ms: { capture: number; html: number };
 }
@@ -150,9 +152,17 @@ export async function captureCoverage(o: CaptureOptions): Promise<Captured> {
   const tracefile = Buffer.from(text);
   writeFileSync(path.join(o.outDir, 'coverage.info'), tracefile);
   const htmlDir = path.join(o.outDir, 'html');
-  mkdirSync(htmlDir);
-  const html = await run(['genhtml', '--quiet', '--output-directory', '/out/html', '/out/coverage.info'], '/src');
+  ownedDir(htmlDir);
   const files = new Map<string, Buffer>();
+  // The tracefile stands without its report: a genhtml failure only costs the HTML.
+  let html = 0;
+  try {
+    html = await run(['genhtml', '--quiet', '--output-directory', '/out/html', '/out/coverage.info'], '/src');
+  } catch (e) {
+    if (!(e instanceof NoCoverage)) throw e;
+    o.log(Buffer.from(`=== nommu-ci: coverage: no HTML report: ${e.message}\n`));
+    return { tracefile, totals, html: files, htmlError: e.message, ms: { capture, html } };
+  }
   let bytes = 0;
   for (const f of filesUnder(htmlDir, '')) {
     const b = readFileSync(path.join(htmlDir, f));
