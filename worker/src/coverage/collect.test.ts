@@ -63,6 +63,12 @@ describe('treeRelative', () => {
     expect(totals).toEqual({ lines_found: 6, lines_hit: 4, files: 2 });
   });
 
+  it('drops the files not in the tree (kbuild generates some in the build directory under tree names)', () => {
+    const { text, totals } = treeRelative(RAW, '/src/', (rel) => rel !== 'mm/nommu.c');
+    expect([...text.matchAll(/^SF:(.*)$/gm)].map((m) => m[1])).toEqual(['include/linux/mm.h']);
+    expect(totals).toEqual({ lines_found: 3, lines_hit: 2, files: 1 });
+  });
+
   it('leaves a tracefile it wrote as it is (the real tracefiles in shared/fixtures/coverage)', () => {
     const dir = path.join(REPO_DIR, 'shared/fixtures/coverage');
     const infos = readdirSync(dir).filter((f) => f.endsWith('.info'));

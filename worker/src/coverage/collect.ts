@@ -147,7 +147,9 @@ export async function captureCoverage(o: CaptureOptions): Promise<Captured> {
     if (!existsSync(f)) throw new InfraError('test', `geninfo exited 0 but wrote no ${path.basename(f)}`);
     raw += readFileSync(f, 'utf8');
   }
-  const { text, totals } = treeRelative(raw, '/src/');
+  // A file kbuild generates in the build directory (arch/um/kernel/config.c) is named as if in
+  // the tree: it is not the tree's, and genhtml could not read it.
+  const { text, totals } = treeRelative(raw, '/src/', (rel) => existsSync(path.join(o.srcDir, rel)));
   if (totals.files === 0) throw new NoCoverage('the tracefile names no file of the tree');
   const tracefile = Buffer.from(text);
   writeFileSync(path.join(o.outDir, 'coverage.info'), tracefile);
@@ -193,7 +195,7 @@ interface FileRecord {
  * that includes a header (include/linux/mm.h: hundreds), and lines are counted once, executions
  * summed. Totals are the merged records' LF and LH.
  */
-export function treeRelative(info: string, root: string): { text: string; totals: CoverageTotals } {
+export function treeRelative(info: string, root: string, inTree: (rel: string) => boolean = () => true): { text: string; totals: CoverageTotals } {
   const files = new Map<string, FileRecord>();
   let cur: FileRecord | null = null;
   for (const line of info.split('\n')) {
@@ -204,6 +206,10 @@ export function treeRelative(info: string, root: string): { text: string; totals
         continue;
       }
       const rel = sf.slice(root.length);
+      if (!files.has(rel) && !inTree(rel)) {
+        cur = null;
+        continue;
+      }
       cur = files.get(rel) ?? { fn: new Map(), fnda: new Map(), da: new Map() };
       files.set(rel, cur);
       continue;
