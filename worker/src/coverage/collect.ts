@@ -21,7 +21,7 @@
  * fork. A kernel killed later still leaves those files behind, with next to nothing in them; a
  * killed or crashed kernel is therefore told by its boot's outcome, not by missing files.
  */
-import { existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CoverageTotals } from '@nommu-ci/shared';
 import { InfraError } from '../errors.js';
@@ -88,7 +88,7 @@ function filesUnder(dir: string, ext: string, rel = ''): string[] {
 
 export async function captureCoverage(o: CaptureOptions): Promise<Captured> {
   const gcda = existsSync(o.gcdaDir) ? filesUnder(o.gcdaDir, '.gcda') : [];
-  if (gcda.length === 0) throw new NoCoverage('no kernel wrote .gcda files (a kernel that crashes or is killed writes none)');
+  if (gcda.length === 0) throw new NoCoverage('no kernel wrote .gcda files');
   // geninfo wants each .gcno beside its .gcda. The links point into /build, which exists only in
   // the sandbox; the .gcda files themselves are the kernel's output, never followed on the host.
   let linked = 0;
@@ -144,7 +144,8 @@ export async function captureCoverage(o: CaptureOptions): Promise<Captured> {
   let raw = '';
   for (let i = 0; i < parts; i++) {
     const f = path.join(o.outDir, `raw-${i}.info`);
-    if (!existsSync(f)) throw new InfraError('test', `geninfo exited 0 but wrote no ${path.basename(f)}`);
+    // Written in the sandbox: read only if it is a plain file (a link could point anywhere on the host).
+    if (!existsSync(f) || !lstatSync(f).isFile()) throw new InfraError('test', `geninfo exited 0 but wrote no file ${path.basename(f)}`);
     raw += readFileSync(f, 'utf8');
   }
   // A file kbuild generates in the build directory (arch/um/kernel/config.c) is named as if in
