@@ -247,10 +247,10 @@ const REPORT_TYPES: Record<string, string> = {
 /** A path inside a coverage report: relative, plain segments only (no `..`, `.`, empty or hidden ones). */
 export function reportPath(raw: string): string {
   if (raw === '' || raw.endsWith('/')) raw += 'index.html';
-  if (raw.length > 1024) throw new HttpError(400, 'coverage report path: longer than 1024 characters');
+  if (raw.length > 1024) throw new HttpError(400, 'params.*: coverage report path longer than 1024 characters');
   for (const seg of raw.split('/')) {
-    if (seg === '' || seg.startsWith('.')) throw new HttpError(400, `coverage report path ${JSON.stringify(raw)}: segment ${JSON.stringify(seg)} is empty or starts with a dot`);
-    if (!/^[A-Za-z0-9_.,+=@-]+$/.test(seg)) throw new HttpError(400, `coverage report path ${JSON.stringify(raw)}: segment ${JSON.stringify(seg)} has characters other than letters, digits and _.,+=@-`);
+    if (seg === '' || seg.startsWith('.')) throw new HttpError(400, `params.*: coverage report path ${JSON.stringify(raw)}: segment ${JSON.stringify(seg)} is empty or starts with a dot`);
+    if (!/^[A-Za-z0-9_.,+=@-]+$/.test(seg)) throw new HttpError(400, `params.*: coverage report path ${JSON.stringify(raw)}: segment ${JSON.stringify(seg)} has characters other than letters, digits and _.,+=@-`);
   }
   return raw;
 }
