@@ -15,9 +15,10 @@ MIRROR=${NOMMU_CI_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 log() { printf 'setup: %s\n' "$*" >&2; }
 . infra/apt.sh
 
-# Debian packages: toolchain for kernel and selftest builds, the sandbox, Redis.
+# Debian packages: toolchain for kernel and selftest builds, the sandbox, Redis; lcov (geninfo,
+# genhtml) for coverage jobs.
 need_packages build-essential flex bison bc ccache bubblewrap redis-server python3 xz-utils \
-  libelf-dev git util-linux rsync musl-tools
+  libelf-dev git util-linux rsync musl-tools lcov
 # A real Patchwork server for the patchwork bot's test (infra/testdeps/patchwork/).
 need_packages python3-django python3-djangorestframework python3-django-filters
 

@@ -4,7 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { emptySummary, type Summary } from './result.js';
-import { KselftestJobRequest } from './kselftest.js';
+import { CoverageFlag, KselftestJobRequest } from './kselftest.js';
 
 export const MAX_PATCH_BYTES = 8 * 1024 * 1024;
 
@@ -27,6 +27,7 @@ const common = {
     Type.String({ minLength: 1, maxLength: MAX_PATCH_BYTES, description: 'mbox from git format-patch / b4, or a unified diff' }),
   ),
   timeout_s: Type.Optional(Type.Integer({ minimum: 30, maximum: 14400, description: 'whole-job timeout in seconds' })),
+  coverage: Type.Optional(CoverageFlag),
 };
 
 /** kunit.py's attribute filter (--filter): `attr op value` terms, comma-separated; quoted on the command line by us. */
@@ -136,6 +137,14 @@ export const ProgressSchema = Type.Object({
 });
 export type Progress = Static<typeof ProgressSchema>;
 
+/** Line totals of a coverage job's tracefile (the sums of its LF and LH records). */
+export const CoverageTotalsSchema = Type.Object({
+  lines_found: Type.Integer({ description: 'instrumented lines in the kernel source files built (LF)' }),
+  lines_hit: Type.Integer({ description: 'of those, lines the tests executed at least once (LH)' }),
+  files: Type.Integer({ description: 'source files in the tracefile' }),
+});
+export type CoverageTotals = Static<typeof CoverageTotalsSchema>;
+
 /** What GET /v1/jobs/:id returns; the request itself is kept separately (patches are large). */
 export const JobRecordSchema = Type.Object({
   id: Type.String(),
@@ -150,6 +159,11 @@ export const JobRecordSchema = Type.Object({
   attempt: Type.Integer(),
   submitted_by: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'name of the token that submitted the job; null when the service is open' })),
   progress: Type.Optional(Type.Union([ProgressSchema, Type.Null()])),
+  coverage: Type.Optional(
+    Type.Union([CoverageTotalsSchema, Type.Null()], {
+      description: 'coverage jobs only: line totals once collected; null when none could be (the job\'s message says why, e.g. every kernel was killed before it wrote its .gcda files)',
+    }),
+  ),
 });
 export interface JobRecord extends Omit<Static<typeof JobRecordSchema>, 'state' | 'stage' | 'summary'> {
   kind: JobRequest['kind'];
@@ -164,7 +178,7 @@ export type JobEvent =
   | ({ type: 'progress' } & Progress)
   | { type: 'test'; path: string[]; status: import('./result.js').TestStatus; reason?: string };
 
-export const ARTIFACTS = ['build.log', 'console.log', 'config', 'patch.log'] as const;
+export const ARTIFACTS = ['build.log', 'console.log', 'config', 'patch.log', 'coverage.info'] as const;
 export type ArtifactName = (typeof ARTIFACTS)[number];
 
 /** A fresh job record, as POST /v1/jobs makes it. */

@@ -15,6 +15,12 @@ const KconfigLine = Type.String({
   description: 'one Kconfig assignment, e.g. CONFIG_KASAN=y',
 });
 
+/** `coverage` of every job kind (here rather than in job.ts for the same reason). */
+export const CoverageFlag = Type.Boolean({
+  description:
+    "build with gcov (UML's CONFIG_GCOV) and collect line coverage of the tests: the record's `coverage`, the artifact coverage.info (lcov tracefile) and an HTML report at /v1/jobs/:id/coverage/index.html",
+});
+
 /** A target: a directory under tools/testing/selftests ("mm", "timers", "drivers/net"); never `..`. */
 export const KSELFTEST_TARGET_PATTERN = '^(?!.*(^|/)\\.\\.?(/|$))[a-z0-9][a-z0-9_.+-]{0,63}(/[a-z0-9][a-z0-9_.+-]{0,63}){0,3}$';
 /** "target:test", the test one file name inside the target. */
@@ -44,6 +50,7 @@ export const KselftestJobRequest = Type.Object(
       Type.String({ minLength: 1, maxLength: MAX_PATCH_BYTES, description: 'mbox from git format-patch / b4, or a unified diff; applies to the kernel and the selftests' }),
     ),
     timeout_s: Type.Optional(Type.Integer({ minimum: 30, maximum: 14400, description: 'whole-job timeout in seconds' })),
+    coverage: Type.Optional(CoverageFlag),
     test_timeout_s: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 3600, description: "per-test timeout; default: the target's settings file, else 45 s" }),
     ),

@@ -7,6 +7,7 @@
  *   nci:job:<id>:tap:<n>    stream of KTAP lines of attempt n, ended by an `eof` entry
  *   nci:job:<id>:events     stream of JobEvents, ended by an `eof` entry
  *   nci:job:<id>:art:<name> gzip of an artifact
+ *   nci:job:<id>:coverage   hash: a coverage job's HTML report, file path -> gzip of the file
  *   nci:job:<id>:dirs       set of the working directories of its attempts not yet removed
  *                           (paths on the host that ran them, their owner in their names)
  *   nci:jobs                sorted set of ids by submission time
@@ -141,7 +142,23 @@ export class JobStore {
   }
 
   async putArtifact(id: string, name: ArtifactName, data: Buffer): Promise<void> {
-    await this.redis.set(`${P}${id}:art:${name}`, gzipSync(clip(data)), 'EX', this.ttlSeconds);
+    // A tracefile cut in the middle is no tracefile: it is kept whole (a whole kernel's is ~20 MB, 2 MB gzipped).
+    const kept = name === 'coverage.info' ? data : clip(data);
+    await this.redis.set(`${P}${id}:art:${name}`, gzipSync(kept), 'EX', this.ttlSeconds);
+  }
+
+  /** Stores a coverage job's HTML report: its files by path relative to the report's root. */
+  async putCoverageReport(id: string, files: ReadonlyMap<string, Buffer>): Promise<void> {
+    const key = `${P}${id}:coverage`;
+    const m = this.redis.multi().del(key);
+    for (const [name, data] of files) m.hset(key, name, gzipSync(data));
+    await m.expire(key, this.ttlSeconds).exec();
+  }
+
+  /** One file of a coverage job's HTML report, or null. */
+  async coverageReportFile(id: string, name: string): Promise<Buffer | null> {
+    const b = await this.redis.hgetBuffer(`${P}${id}:coverage`, name);
+    return b ? gunzipSync(b) : null;
   }
 
   async artifact(id: string, name: ArtifactName): Promise<Buffer | null> {

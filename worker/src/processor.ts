@@ -47,6 +47,8 @@ import { runKunit, runsSerially } from './kunit/job.js';
 import { BuildCounter, expectedObjects, ProgressReporter, recordObjects, SuiteCounter } from './progress.js';
 import { applyPatches, jobPatches } from './stages/patch.js';
 import { makeView, prepareSpare, pickKernel, seriesLabel, seriesTree } from './stages/source.js';
+import { captureCoverage, makeGcdaDir, NoCoverage } from './coverage/collect.js';
+import { COVERAGE_MAKE_VARS, coverageFragment, coverageSeries } from './coverage/kernel.js';
 
 export const DEFAULT_TIMEOUT_S = Number(process.env.NOMMU_CI_DEFAULT_TIMEOUT_S ?? 1800);
 
@@ -146,6 +148,7 @@ class JobRun {
       'console.log': path.join(logs, 'console.log'),
       'patch.log': path.join(logs, 'patch.log'),
       config: path.join(logs, 'config'),
+      'coverage.info': path.join(this.dir, 'coverage', 'coverage.info'),
     };
   }
 
@@ -266,7 +269,11 @@ class JobRun {
     if (!mmu && !series) {
       throw new StageError('config', `no-MMU kernel requested (mmu: false) but kernel "${kernel.name}" has no no-MMU series (${kernel.seriesDir}/series)`);
     }
-    const tree = mmu ? kernel.path : await seriesTree(kernel, series!, sig);
+    const plain = mmu ? kernel.path : await seriesTree(kernel, series!, sig);
+    // A coverage kernel is built from its own tree (the coverage series on top), so neither its
+    // tree nor its base builds are an ordinary job's.
+    const cov = request.coverage ? coverageSeries() : null;
+    const tree = cov ? await seriesTree({ name: mmu ? `${kernel.name}-mmu` : path.basename(plain), path: plain, version: kernel.version }, cov, sig) : plain;
     const viewDir = path.join(this.dir, 'src');
     const tmpDir = path.join(this.dir, 'tmp');
     const patched = request.patch !== undefined;
@@ -302,8 +309,10 @@ class JobRun {
     // config + build: the trusted base first, then (with a patch) the job's own build on top
     await this.enter('config');
     const kind = planKind(request, tree, mmu);
-    const fragment = kind.fragment;
-    const treeLabel = `${kernel.name}-${info.series ? info.series.replace('@', '-') : 'mmu'}`;
+    const fragment = cov ? coverageFragment(kind.fragment, tree) : kind.fragment;
+    const treeLabel = `${kernel.name}-${info.series ? info.series.replace('@', '-') : 'mmu'}${cov ? `-coverage-${cov.hash}` : ''}`;
+    const gcovDir = cov ? path.join(this.dir, 'gcov') : undefined;
+    if (gcovDir) makeGcdaDir(gcovDir);
     const spec: BaseSpec = { label: treeLabel, tree, fragment };
     const buildLog = openSync(this.logs['build.log'], 'a');
     let kernelDir: string;
@@ -318,7 +327,7 @@ class JobRun {
         writeSync(buildLog, b);
         if (this.stage === 'build') this.progress({ stage: 'build', done: counter.push(b), total: expected, unit: 'objects' });
       };
-      const common = { tmpDir, signal: sig, deadline: this.deadline, log };
+      const common = { tmpDir, signal: sig, deadline: this.deadline, log, makeVars: cov ? COVERAGE_MAKE_VARS : undefined };
       this.configFile = path.join(baseDir(spec), '.config');
       const base = await ensureBase(spec, {
         ...common,
@@ -384,6 +393,7 @@ class JobRun {
         ...p,
         signal: sig,
         deadline: this.deadline,
+        gcovDir,
         name: `${this.id}-boot${n > 1 ? `-${n}` : ''}`,
         sink: {
           appendTap: (lines) => {
@@ -420,6 +430,7 @@ class JobRun {
           onKtap: () => void (running = this.enter('test', 'running')),
           onProgress: progress,
           log: (m) => this.deps.log?.(`job ${this.id}: ${m}`),
+          gcovDir,
         })
       : await bootAll(plan, bootWith, appendTap);
     await this.flushProgress();
@@ -432,17 +443,62 @@ class JobRun {
     problems.push(...notes);
     if (outcome.problem) problems.push(outcome.problem);
     else if (!outcome.result.complete) problems.push('KTAP output incomplete');
+    // UML writes its coverage when it exits: a kernel that crashed or was killed wrote none.
+    const died = outcome.problem !== null;
+    const coverage = gcovDir
+      ? await this.collectCoverage({
+          kernelDir,
+          srcDir: patched ? viewDir : tree,
+          gcovDir,
+          tmpDir,
+          none: died && !kunit && notes.length === 0 ? "the kernel did not exit, and UML writes its coverage only when it exits" : null,
+          partial: died || summary.crashed > 0 || notes.length > 0,
+        })
+      : null;
     if (problems.length > 0) {
       this.state = 'failed';
       this.stage = 'test';
-      await this.deps.store.update(this.id, { state: 'failed', stage: 'test', message: problems.join('; '), timings: this.timings });
-      await this.event({ type: 'state', state: 'failed', stage: 'test', message: problems.join('; ') });
+      const msg = [...problems, ...(coverage ? [coverage] : [])].join('; ');
+      await this.deps.store.update(this.id, { state: 'failed', stage: 'test', message: msg, timings: this.timings });
+      await this.event({ type: 'state', state: 'failed', stage: 'test', message: msg });
     } else {
-      const msg = [`${summary.passed} passed, ${summary.skipped} skipped`, ...(howRun ?? [])].join('; ');
+      const msg = [`${summary.passed} passed, ${summary.skipped} skipped`, ...(howRun ?? []), ...(coverage ? [coverage] : [])].join('; ');
       this.state = 'passed';
       this.stage = null;
       await this.deps.store.update(this.id, { state: 'passed', stage: null, message: msg, timings: this.timings });
       await this.event({ type: 'state', state: 'passed', stage: null, message: msg });
+    }
+  }
+
+  /**
+   * Turns the .gcda files the boots wrote into the job's tracefile, totals and HTML report; says
+   * what it found, for the job's message. No coverage (every kernel died, lcov failed) is said
+   * there and recorded as `coverage: null`; the tests' result stands.
+   */
+  private async collectCoverage(o: { kernelDir: string; srcDir: string; gcovDir: string; tmpDir: string; none: string | null; partial: boolean }): Promise<string> {
+    if (o.none) {
+      await this.deps.store.update(this.id, { coverage: null });
+      return `no coverage: ${o.none}`;
+    }
+    const start = Date.now();
+    const outDir = path.dirname(this.logs['coverage.info']);
+    ownedDir(outDir);
+    const fd = openSync(this.logs['build.log'], 'a');
+    try {
+      const c = await captureCoverage({ ...o, gcdaDir: o.gcovDir, outDir, signal: this.signal, deadline: this.deadline, name: `${this.id}-coverage`, log: (b) => writeSync(fd, b) });
+      await this.deps.store.putCoverageReport(this.id, c.html);
+      await this.deps.store.update(this.id, { coverage: c.totals });
+      const { lines_hit: hit, lines_found: found, files } = c.totals;
+      const pct = found > 0 ? ((100 * hit) / found).toFixed(1) : '0.0';
+      return `coverage: ${hit} of ${found} lines executed (${pct}%) in ${files} files${o.partial ? ' (a kernel that crashed or was killed wrote no coverage: its tests are not counted)' : ''}${c.htmlError ? `; no HTML report: ${c.htmlError}` : ''}`;
+    } catch (e) {
+      if (!(e instanceof NoCoverage)) throw e;
+      await this.deps.store.update(this.id, { coverage: null });
+      return `no coverage: ${e.message}`;
+    } finally {
+      closeSync(fd);
+      this.timings.stages.coverage = Date.now() - start;
+      this.stageStart = Date.now();
     }
   }
 

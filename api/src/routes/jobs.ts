@@ -215,7 +215,45 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
       return reply.type('text/plain; charset=utf-8').send(data);
     },
   );
+
+  app.get(
+    '/v1/jobs/:id/coverage/*',
+    {
+      schema: {
+        summary: "A file of a coverage job's HTML line coverage report (genhtml); start at index.html",
+        params: Type.Object({ id: IdParams.properties.id, '*': Type.String({ description: 'path inside the report; empty for index.html' }) }),
+        produces: ['text/html', 'text/css', 'image/png'],
+      },
+    },
+    async (req, reply) => {
+      const { id, '*': rest } = req.params as { id: string; '*': string };
+      const name = reportPath(rest);
+      if (!(await app.deps.store.get(id))) throw new HttpError(404, `no job ${id}`);
+      const data = await app.deps.store.coverageReportFile(id, name);
+      if (!data) throw new HttpError(404, `job ${id} has no coverage report file ${name} (a job has a report once it ran with coverage: true)`);
+      // The report shows kernel source a patch may have written: it is shown, never run.
+      reply.header('content-security-policy', "default-src 'none'; img-src 'self'; style-src 'self' 'unsafe-inline'; sandbox");
+      return reply.type(REPORT_TYPES[path.extname(name)] ?? 'application/octet-stream').send(data);
+    },
+  );
 };
+
+const REPORT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+};
+
+/** A path inside a coverage report: relative, plain segments only (no `..`, `.`, empty or hidden ones). */
+export function reportPath(raw: string): string {
+  if (raw === '' || raw.endsWith('/')) raw += 'index.html';
+  if (raw.length > 1024) throw new HttpError(400, 'params.*: coverage report path longer than 1024 characters');
+  for (const seg of raw.split('/')) {
+    if (seg === '' || seg.startsWith('.')) throw new HttpError(400, `params.*: coverage report path ${JSON.stringify(raw)}: segment ${JSON.stringify(seg)} is empty or starts with a dot`);
+    if (!/^[A-Za-z0-9_.,+=@-]+$/.test(seg)) throw new HttpError(400, `params.*: coverage report path ${JSON.stringify(raw)}: segment ${JSON.stringify(seg)} has characters other than letters, digits and _.,+=@-`);
+  }
+  return raw;
+}
 
 /**
  * The top-level plan of a stored result: the record's summary counted suites that never reported

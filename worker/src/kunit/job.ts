@@ -56,6 +56,8 @@ export interface KunitRunContext {
   onKtap: () => void;
   onProgress: (done: number, total: number) => void;
   log: (msg: string) => void;
+  /** Coverage jobs: where every boot writes its .gcda files. */
+  gcovDir?: string;
 }
 
 export async function runKunit(c: KunitRunContext): Promise<BootsOutcome> {
@@ -71,7 +73,8 @@ export async function runKunit(c: KunitRunContext): Promise<BootsOutcome> {
     isolate: r.isolate,
     compiler: compilerVersion(),
   });
-  const reuse = !c.patched && r.reuse_base_result ? await reusableSuites(c.redis, key) : null;
+  // A suite taken from an earlier job would add no line to this job's coverage.
+  const reuse = !c.patched && r.reuse_base_result && !r.coverage ? await reusableSuites(c.redis, key) : null;
   const history = await loadDurations(c.redis, c.kernelLabel, c.configHash);
   const out = await runSharded({
     kernelDir: c.kernelDir,
@@ -90,6 +93,7 @@ export async function runKunit(c: KunitRunContext): Promise<BootsOutcome> {
     known: reuse?.suites,
     onKtap: c.onKtap,
     onProgress: c.onProgress,
+    gcovDir: c.gcovDir,
   });
   const info: string[] = [];
   if (reuse && reuse.suites.size > 0) info.push(`${reuse.suites.size} of ${out.listed.length} suites taken from base job ${reuse.from}`);

@@ -82,6 +82,8 @@ export interface ShardedOptions {
   onKtap?: () => void;
   onProgress?: (done: number, total: number) => void;
   idleMs?: number;
+  /** Every boot's .gcda files go here (coverage jobs). */
+  gcovDir?: string;
 }
 
 export interface ShardedOutcome extends BootsOutcome {
@@ -95,7 +97,7 @@ export interface ShardedOutcome extends BootsOutcome {
 }
 
 /** Boots the kernel with kunit.action=list: the suites and tests it would run, in order. */
-export async function listSuites(o: Pick<ShardedOptions, 'kernelDir' | 'tmpDir' | 'consoleLog' | 'signal' | 'deadline' | 'name' | 'selection' | 'idleMs'>): Promise<ListedSuite[]> {
+export async function listSuites(o: Pick<ShardedOptions, 'kernelDir' | 'tmpDir' | 'consoleLog' | 'signal' | 'deadline' | 'name' | 'selection' | 'idleMs' | 'gcovDir'>): Promise<ListedSuite[]> {
   const lines: string[] = [];
   await boot({
     kernelDir: o.kernelDir,
@@ -106,6 +108,7 @@ export async function listSuites(o: Pick<ShardedOptions, 'kernelDir' | 'tmpDir' 
     signal: o.signal,
     deadline: o.deadline,
     idleMs: o.idleMs,
+    gcovDir: o.gcovDir,
     name: `${o.name}-list`,
     sink: { appendTap: async (l) => void lines.push(...l), event: async () => undefined },
   });
@@ -218,6 +221,7 @@ export async function runSharded(o: ShardedOptions): Promise<ShardedOutcome> {
           signal: o.signal,
           deadline: o.deadline,
           idleMs: o.idleMs,
+          gcovDir: o.gcovDir,
           name: `${o.name}-s${k + 1}b${n}`,
           sink: {
             appendTap: async (lines) => {

@@ -16,6 +16,7 @@ import { KtapStream, type JobEvent, type KtapResult, type TestNode } from '@nomm
 import { abortReason, JobAborted, StageError } from '../errors.js';
 import { assertSandboxStarted, describeExit, processLimit, runSandboxed, type Mount, type SandboxResult } from '../sandbox.js';
 import { kunitReader, type ConsoleReader } from './console-readers.js';
+import { gcovBoot } from '../coverage/collect.js';
 
 export const CONSOLE_LIMIT = Number(process.env.NOMMU_CI_CONSOLE_LIMIT ?? 64 * 1024 * 1024);
 export const BOOT_IDLE_MS = Number(process.env.NOMMU_CI_BOOT_IDLE_S ?? 300) * 1000;
@@ -57,6 +58,8 @@ export interface BootOptions {
   name: string;
   /** Called once when the first KTAP line arrives (the job moves from booting to running). */
   onKtap?: () => void;
+  /** A coverage kernel's .gcda files go here (host directory; see coverage/collect.ts). */
+  gcovDir?: string;
 }
 
 export interface BootOutcome {
@@ -133,15 +136,16 @@ export async function boot(o: BootOptions): Promise<BootOutcome> {
   else o.signal?.addEventListener('abort', onJobAbort, { once: true });
   const deadlineMs = o.deadline !== undefined ? o.deadline - Date.now() : undefined;
 
+  const gcov = o.gcovDir !== undefined ? gcovBoot(o.gcovDir) : null;
   let exit: SandboxResult;
   try {
     exit = await runSandboxed({
       name: o.name,
       argv: ['/build/linux', ...(o.args ?? kernelArgs())],
-      mounts: [{ host: o.kernelDir, path: '/build' }, ...(o.mounts ?? [])],
+      mounts: [{ host: o.kernelDir, path: '/build' }, ...(o.mounts ?? []), ...(gcov ? [gcov.mount] : [])],
       tmpDir: o.tmpDir,
       cwd: '/tmp',
-      env: { TMPDIR: '/dev/shm' },
+      env: { TMPDIR: '/dev/shm', ...gcov?.env },
       // UML maps its physical memory from a file in /dev/shm (private tmpfs): room for mem=1G.
       shmBytes: 1536 * 1024 * 1024,
       signal: local.signal,

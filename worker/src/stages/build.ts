@@ -33,6 +33,8 @@ export interface KmakeOptions {
   /** Trusted (unpatched tree): the shared ccache is writable. Otherwise read-only. */
   trusted: boolean;
   targets: string[];
+  /** More make variables (a coverage kernel's KCFLAGS); the same for a base and the builds copied from it. */
+  makeVars?: readonly string[];
   jobs?: number;
   signal?: AbortSignal;
   /** Epoch ms at which the job times out. */
@@ -74,7 +76,7 @@ export async function kmake(o: KmakeOptions): Promise<KmakeResult> {
   let partial = '';
   const r = await runSandboxed({
     name: o.name,
-    argv: ['make', 'ARCH=um', 'O=/build', 'CC=ccache gcc', `-j${o.jobs ?? BUILD_JOBS}`, ...o.targets],
+    argv: ['make', 'ARCH=um', 'O=/build', 'CC=ccache gcc', ...(o.makeVars ?? []), `-j${o.jobs ?? BUILD_JOBS}`, ...o.targets],
     mounts,
     tmpDir: o.tmpDir,
     cwd: '/src',

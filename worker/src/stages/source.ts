@@ -10,7 +10,8 @@
  *
  * No-MMU jobs build the tree with our series (kernel-images/nommu) applied. That tree is made
  * once per (source, series hash) under TREES_DIR, itself a hardlink farm of the pristine tree,
- * and job views derive from it.
+ * and job views derive from it. Coverage jobs stack the coverage series (kernel-images/coverage)
+ * the same way on the tree they would otherwise build: a tree per (that tree, coverage hash).
  */
 import { createHash } from 'node:crypto';
 import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,11 +41,14 @@ export function pickKernel(name: string | undefined, catalog: KernelSource[] = l
 
 const COMPLETE = '.nommu-ci-complete';
 
+/** A tree a series is applied to: a catalog source, or a series-applied tree named after its source and series. */
+export type BaseTree = Pick<KernelSource, 'name' | 'path' | 'version'>;
+
 /**
  * The series-applied tree for (source, series), made on first use. Trusted input (our own
  * repository), so it is applied on the host, into a temporary farm renamed into place when done.
  */
-export async function seriesTree(src: KernelSource, series: SeriesInfo, signal?: AbortSignal): Promise<string> {
+export async function seriesTree(src: BaseTree, series: SeriesInfo, signal?: AbortSignal): Promise<string> {
   const dir = path.join(TREES_DIR, `${src.name}-${series.name}-${series.hash}`);
   if (existsSync(path.join(dir, COMPLETE))) return dir;
   return withLock(dir, signal, async () => {
@@ -57,7 +61,7 @@ export async function seriesTree(src: KernelSource, series: SeriesInfo, signal?:
       const r = await runHost(['git', 'apply', '--verbose', path.join(series.dir, p)], { cwd: tmp, env: gitEnv() });
       if (r.code !== 0) {
         await removeTree(tmp);
-        throw new StageError('source', `no-MMU series ${seriesLabel(series)}: ${p} does not apply to ${src.name} ${src.version}:\n${gitErrors(r.out)}`);
+        throw new StageError('source', `series ${seriesLabel(series)}: ${p} does not apply to ${src.name} ${src.version}:\n${gitErrors(r.out)}`);
       }
     }
     writeFileSync(path.join(tmp, COMPLETE), `${seriesLabel(series)}\n`);

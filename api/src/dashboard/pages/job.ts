@@ -142,6 +142,7 @@ export function filesSection(v: JobView): Html {
 <h2 id="files-h">Logs and files</h2>
 <ul class="links">
 ${final ? html`${a('build.log', 'build log')}${a('console.log', 'console log')}${r.config ? a('config', '.config') : ''}${v.request?.patch ? a('patch.log', 'patch log') : ''}` : ''}
+${r.coverage ? html`<li><a href="/v1/jobs/${r.id}/coverage/index.html">coverage report</a> (${r.coverage.lines_hit} of ${r.coverage.lines_found} lines)</li>${a('coverage.info', 'coverage tracefile (lcov)')}` : ''}
 <li><a href="/v1/jobs/${r.id}/tap">raw KTAP</a>${final ? '' : ' (live)'}</li>
 <li><a href="/v1/jobs/${r.id}">record (JSON)</a></li>
 ${v.results ? html`<li><a href="/v1/jobs/${r.id}/results">results (JSON)</a></li>` : ''}
