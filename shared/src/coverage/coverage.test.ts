@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { REPO_DIR } from '../paths.js';
 import { jobCoverage, runCoverage } from './measure.js';
 import { rangesText, toRanges } from './ranges.js';
-import { runCoverageBrief, runCoverageLines, runNotExecutedLines } from './text.js';
+import { jobCoverageText, runCoverageBrief, runCoverageLines, runNotExecutedLines } from './text.js';
 import { parseTracefile, tracefileTotals, TracefileError } from './tracefile.js';
 
 const FIX = path.join(REPO_DIR, 'shared/fixtures/coverage');
@@ -55,6 +55,14 @@ describe('changed lines against a tracefile', () => {
       },
     ]);
     expect(jobCoverage(NOMMU, undefined).changed).toBeNull();
+    expect(jobCoverageText(c)).toBe(
+      [
+        'coverage: 187 of 915 instrumented lines executed in 4 files (20.4%)',
+        'mm/nommu.c: 2 of 3 changed lines executed',
+        'mm/nommu.c:702 not executed by any test',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('a run: per file and kernel, a file missing from a kernel\'s tracefile is not built there, and unexecuted lines are named', () => {

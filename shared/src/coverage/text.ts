@@ -3,7 +3,7 @@
  * and the changed lines no test executed, as ranges. A changed line with code that did not run is
  * always named, never folded into a count that reads as a pass.
  */
-import type { ChangedFileCoverage, KernelCoverage, RunCoverage } from './model.js';
+import type { ChangedFileCoverage, JobCoverage, KernelCoverage, RunCoverage } from './model.js';
 import { rangesText } from './ranges.js';
 
 const kernelName = (mmu: boolean) => (mmu ? 'MMU' : 'no-MMU');
@@ -55,4 +55,20 @@ export function runCoverageBrief(c: RunCoverage): string {
     return `${ran} of ${code} on ${kernelName(k.mmu)}`;
   });
   return `changed lines executed: ${parts.join(', ')}`;
+}
+
+/** A job's coverage for a terminal: the totals, each changed file, and the changed lines no test ran. */
+export function jobCoverageText(c: JobCoverage): string {
+  const t = c.totals;
+  const pct = t.lines_found ? ` (${((100 * t.lines_hit) / t.lines_found).toFixed(1)}%)` : '';
+  const out = [`coverage: ${t.lines_hit} of ${t.lines_found} instrumented lines executed in ${t.files} files${pct}`];
+  if (c.changed !== null) {
+    if (c.changed.length === 0) out.push('the patch adds or modifies no lines');
+    for (const f of c.changed) out.push(`${f.file}: ${fileCoverageText(f)}`);
+    for (const f of c.changed) {
+      const missed = notExecutedText(f);
+      if (missed) out.push(missed);
+    }
+  }
+  return out.join('\n') + '\n';
 }
