@@ -40,4 +40,23 @@ describe('changedLines', () => {
       ['mm/rodata_test.c', 'mm/rodata_test.c', 'deleted'],
     ]);
   });
+
+  it('a file renamed after an earlier patch changed it keeps those lines, carried through the rename\'s own hunks', () => {
+    const edit = { fileDiffs: [{ path: 'mm/a.c', from: 'mm/a.c', status: 'modified' as const, hunks: [{ oldStart: 10, newStart: 10, ops: ' -+ ' }] }] };
+    // the rename inserts two lines at the top and removes line 20
+    const rename = {
+      fileDiffs: [
+        {
+          path: 'mm/b.c',
+          from: 'mm/a.c',
+          status: 'renamed' as const,
+          hunks: [
+            { oldStart: 1, newStart: 1, ops: '++ ' },
+            { oldStart: 19, newStart: 21, ops: ' - ' },
+          ],
+        },
+      ],
+    };
+    expect(changedLines([edit, rename])).toEqual([{ path: 'mm/b.c', lines: [1, 2, 13] }]);
+  });
 });
