@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseMbox } from '../mbox.js';
 import { REPO_DIR } from '../paths.js';
+import { changedLines } from './changed-lines.js';
 import { jobCoverage, runCoverage } from './measure.js';
 import { rangesText, toRanges } from './ranges.js';
 import { jobCoverageText, runCoverageBrief, runCoverageLines, runNotExecutedLines } from './text.js';
@@ -63,6 +65,13 @@ describe('changed lines against a tracefile', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('only C sources and headers count: a Kconfig line has nothing to execute (our own no-MMU series, patch 8)', () => {
+    const kconfig = readFileSync(path.join(REPO_DIR, 'kernel-images/nommu/0008-um-Allow-x86_64-UML-to-be-built-without-an-MMU.patch'), 'utf8');
+    expect(changedLines(parseMbox(kconfig).patches).map((f) => f.path)).toEqual(['arch/um/Kconfig', 'arch/um/configs/x86_64_nommu_defconfig', 'arch/x86/um/Kconfig']);
+    expect(jobCoverage(NOMMU, kconfig).changed).toEqual([]);
+    expect(jobCoverageText(jobCoverage(NOMMU, kconfig))).toContain('\nthe patch changes no line of a C source or header\n');
   });
 
   it('a run: per file and kernel, a file missing from a kernel\'s tracefile is not built there, and unexecuted lines are named', () => {

@@ -5,17 +5,26 @@ import { changedLines, type ChangedFile } from './changed-lines.js';
 import type { JobCoverage, KernelCoverage, RunCoverage } from './model.js';
 import { parseTracefile, tracefileTotals, TracefileError } from './tracefile.js';
 
+/**
+ * The changed lines of the files gcov can instrument: C sources and the headers they inline
+ * from. A Kconfig, Makefile or document line has nothing to execute, and would otherwise read
+ * as a file "not built".
+ */
+function changedCode(mbox: string): ChangedFile[] {
+  return changedLines(parseMbox(mbox).patches).filter((f) => /\.[ch]$/.test(f.path));
+}
+
 /** Throws TracefileError for a tracefile that cannot be used. */
 export function jobCoverage(tracefile: string, patch: string | undefined): JobCoverage {
   const trace = parseTracefile(tracefile);
-  return { totals: tracefileTotals(trace), changed: patch === undefined ? null : changedCoverage(changedLines(parseMbox(patch).patches), trace) };
+  return { totals: tracefileTotals(trace), changed: patch === undefined ? null : changedCoverage(changedCode(patch), trace) };
 }
 
 /** A series job of a run: its tracefile, or why it has none. */
 export type SeriesTrace = { mmu: boolean; job: string } & ({ tracefile: string } | { tracefile: null; missing: string });
 
 export function runCoverage(mbox: string, kernels: readonly SeriesTrace[]): RunCoverage {
-  const changed: ChangedFile[] = changedLines(parseMbox(mbox).patches);
+  const changed = changedCode(mbox);
   return { files: changed.map((c) => c.path), kernels: kernels.map((k) => kernelCoverage(k, changed)) };
 }
 

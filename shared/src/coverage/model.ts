@@ -28,7 +28,7 @@ export type ChangedFileCoverage = Static<typeof ChangedFileCoverageSchema>;
 export const JobCoverageSchema = Type.Object({
   totals: CoverageTotalsSchema,
   changed: Type.Union([Type.Array(ChangedFileCoverageSchema), Type.Null()], {
-    description: 'per file the job\'s patch changes (files with added or modified lines); null for a job without a patch',
+    description: 'per C source or header the job\'s patch adds or modifies lines of; null for a job without a patch',
   }),
 });
 export type JobCoverage = Static<typeof JobCoverageSchema>;

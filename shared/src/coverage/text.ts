@@ -44,7 +44,7 @@ export function runCoverageGaps(c: RunCoverage): string[] {
 
 /** One line for tight places (a patchwork check): changed lines executed per kernel, summed over files. */
 export function runCoverageBrief(c: RunCoverage): string {
-  if (c.files.length === 0) return 'no added or modified lines to cover';
+  if (c.files.length === 0) return 'no changed line of a C source or header';
   const parts = c.kernels.map((k) => {
     if (k.missing !== null) return `not measured on ${kernelName(k.mmu)}`;
     const built = k.files.filter((f) => f.built);
@@ -63,7 +63,7 @@ export function jobCoverageText(c: JobCoverage): string {
   const pct = t.lines_found ? ` (${((100 * t.lines_hit) / t.lines_found).toFixed(1)}%)` : '';
   const out = [`coverage: ${t.lines_hit} of ${t.lines_found} instrumented lines executed in ${t.files} files${pct}`];
   if (c.changed !== null) {
-    if (c.changed.length === 0) out.push('the patch adds or modifies no lines');
+    if (c.changed.length === 0) out.push('the patch changes no line of a C source or header');
     for (const f of c.changed) out.push(`${f.file}: ${fileCoverageText(f)}`);
     for (const f of c.changed) {
       const missed = notExecutedText(f);

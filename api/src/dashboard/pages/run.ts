@@ -115,7 +115,7 @@ ${
 <caption>gcov, each kernel with the series (<a href="/v1/runs/${run.id}/report?format=json">JSON</a>)</caption>
 <thead><tr><th scope="col">File</th>${c.kernels.map((k) => html`<th scope="col"><a href="/jobs/${k.job}">${k.mmu ? 'MMU' : 'no-MMU'}</a></th>`)}</tr></thead>
 <tbody>${c.files.map((file) => html`<tr><th scope="row"><code>${file}</code></th>${c.kernels.map((k) => cell(k, file))}</tr>`)}</tbody></table></div>`
-    : html`<p>The series adds or modifies no lines.</p>`
+    : html`<p>The series changes no line of a C source or header.</p>`
 }
 ${c.kernels.filter((k) => k.missing !== null).map((k) => html`<p>${k.mmu ? 'MMU' : 'no-MMU'}: ${k.missing}</p>`)}
 </section>`;

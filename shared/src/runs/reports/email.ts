@@ -150,7 +150,7 @@ export function emailReport(run: RunRecord, o: ReportOptions): EmailReport {
   if (run.coverage) {
     const c = run.coverage;
     b.push('Changed lines executed (gcov, each kernel with the series):', '');
-    if (c.files.length === 0) b.push('   the series adds or modifies no lines');
+    if (c.files.length === 0) b.push('   the series changes no line of a C source or header');
     b.push(...runCoverageLines(c).map((l) => `   ${l}`));
     const missed = runNotExecutedLines(c);
     if (missed.length) b.push('', 'Changed lines no test executed:', '', ...missed.map((l) => `   ${l}`));

@@ -45,7 +45,7 @@ function kernelDetails(k: KernelVerdict, onlyNoMmu: boolean): string[] {
 function coverageSection(c: NonNullable<RunRecord['coverage']>): string[] {
   const code = (s: string) => `\`${s}\``;
   const out = ['**Changed lines executed** (gcov, each kernel with the series):', ''];
-  if (c.files.length === 0) out.push('The series adds or modifies no lines.');
+  if (c.files.length === 0) out.push('The series changes no line of a C source or header.');
   for (const l of runCoverageLines(c)) out.push(`- ${esc(l).replace(/^([^:]+):/, (_m, f: string) => `${code(f)}:`)}`);
   const missed = runNotExecutedLines(c);
   if (missed.length) out.push('', '> **Changed lines no test executed:**', ...missed.map((l) => `> - ${esc(l)}`));
