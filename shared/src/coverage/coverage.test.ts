@@ -31,6 +31,11 @@ describe('parseTracefile', () => {
     expect(tracefileTotals(t)).toEqual({ files: 4, lines_found: 915, lines_hit: 187 });
   });
 
+  it('the MMU kernel\'s tracefile has no mm/nommu.c: it is built only without an MMU', () => {
+    const mmu = parseTracefile(readFileSync(path.join(FIX, 'mmu.info'), 'utf8'));
+    expect([...mmu.keys()].sort()).toEqual(['include/kunit/test.h', 'lib/kunit/kunit-example-test.c', 'mm/percpu-km.c']);
+  });
+
   it('refuses what cannot be compared with a patch, naming why', () => {
     expect(() => parseTracefile('hello\n')).toThrow(/not an lcov tracefile: no SF: record/);
     expect(() => parseTracefile(NOMMU.replace('SF:mm/nommu.c', 'SF:/var/tmp/lead/git7.2/mm/nommu.c'))).toThrow(/SF:\/var\/tmp\/lead\/git7\.2\/mm\/nommu\.c is an absolute path/);
