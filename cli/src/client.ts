@@ -61,8 +61,8 @@ export class Client {
   kernels(): Promise<unknown[]> {
     return this.call('GET', '/v1/kernels');
   }
-  /** The job's results as text: the tree (JSON), kunit.py's --json document, or JUnit XML. */
-  async results(id: string, format: 'tree' | 'kunit-json' | 'junit'): Promise<string> {
+  /** The job's results as text: the tree (JSON), kunit.py's --json document, JUnit XML, or coverage (JSON). */
+  async results(id: string, format: 'tree' | 'kunit-json' | 'junit' | 'coverage'): Promise<string> {
     const res = await fetch(`${this.base}/v1/jobs/${id}/results?format=${format}`);
     const text = await res.text();
     if (!res.ok) throw new ApiError(res.status, `${res.status}: ${text}`);

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { JobRecord, JobRequest } from '@nommu-ci/shared';
+import { jobCoverageText, type JobCoverage, type JobRecord, type JobRequest } from '@nommu-ci/shared';
 import { ApiError, Client } from './client.js';
 import { runCommand } from './run.js';
 import { tokenCommand } from './token.js';
@@ -16,10 +16,12 @@ const USAGE = `usage:
                   [--selftest NAME ...] [--kselftest TARGET ... [--ktest TARGET:NAME ...]]
                   [--timeout SECONDS] [--shards N] [--run-isolated suite|test]
                   [--attr-filter EXPR [--filter-action skip]] [--list-tests]
-                  [--results tree|kunit-json|junit]   (with --follow: print them at the end)
+                  [--results tree|kunit-json|junit|coverage]   (with --follow: print them at the end)
   nommu-ci follow ID      stream KTAP and progress until the job ends
   nommu-ci status ID      print the job as JSON
-  nommu-ci results ID [--results tree|kunit-json|junit]   (kunit.py --json document, JUnit XML)
+  nommu-ci results ID [--results tree|kunit-json|junit|coverage]
+                          (kunit.py --json document, JUnit XML; coverage: a coverage job's lines executed,
+                           and the changed lines of its patch that no test executed)
   nommu-ci cancel ID
   nommu-ci kernels
   nommu-ci run ...         a series against its base on both kernels (nommu-ci run --help)
@@ -59,9 +61,17 @@ function buildRequest(v: Record<string, string | boolean | string[] | undefined>
   };
 }
 
-function resultsFormat(f: string): 'tree' | 'kunit-json' | 'junit' {
-  if (f === 'tree' || f === 'kunit-json' || f === 'junit') return f;
-  throw new ApiError(400, `--results: "${f}" is not one of tree, kunit-json, junit`);
+type ResultsFormat = 'tree' | 'kunit-json' | 'junit' | 'coverage';
+
+function resultsFormat(f: string): ResultsFormat {
+  if (f === 'tree' || f === 'kunit-json' || f === 'junit' || f === 'coverage') return f;
+  throw new ApiError(400, `--results: "${f}" is not one of tree, kunit-json, junit, coverage`);
+}
+
+/** The results as printed: coverage in words, the other formats as the API sends them. */
+async function resultsText(client: Client, id: string, format: ResultsFormat): Promise<string> {
+  const body = await client.results(id, format);
+  return format === 'coverage' ? jobCoverageText(JSON.parse(body) as JobCoverage) : body.replace(/\n?$/, '\n');
 }
 
 /** KTAP to stdout as it arrives (unless the results are printed instead); state changes, progress and a running count to stderr. */
@@ -164,13 +174,13 @@ export async function main(argv: string[]): Promise<number> {
       if (values.follow) {
         process.stderr.write(`nommu-ci: job ${id} queued\n`);
         const code = await follow(client, id, !!values.results);
-        if (values.results) process.stdout.write((await client.results(id, resultsFormat(values.results))).replace(/\n?$/, '\n'));
+        if (values.results) process.stdout.write(await resultsText(client, id, resultsFormat(values.results)));
         return code;
       }
       return 0;
     }
     case 'results':
-      process.stdout.write((await client.results(needId(), resultsFormat(values.results ?? 'tree'))).replace(/\n?$/, '\n'));
+      process.stdout.write(await resultsText(client, needId(), resultsFormat(values.results ?? 'tree')));
       return 0;
     case 'follow':
       return follow(client, needId());

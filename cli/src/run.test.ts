@@ -7,11 +7,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
-import { JobStore, loadBootSelftests, loadCatalog, REPO_DIR, runQueueNames, type QueueJobData } from '@nommu-ci/shared';
-import { finishSampleJob, listSuite, type SampleOutcome } from '@nommu-ci/shared/testing';
+import { JobStore, loadBootSelftests, loadCatalog, parseMbox, REPO_DIR, runCoverage, runQueueNames, type QueueJobData } from '@nommu-ci/shared';
+import { finishSampleJob, listSuite, sampleRun, type SampleOutcome } from '@nommu-ci/shared/testing';
 import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
 import { buildApp } from '@nommu-ci/api';
-import { runCommand } from './run.js';
+import { runCommand, verdictText } from './run.js';
 
 const MBOX = path.join(REPO_DIR, 'shared/fixtures/series/fixture-series.mbox');
 let server: RedisServer;
@@ -114,5 +114,27 @@ describe('nommu-ci run', () => {
     expect(await runCommand(['--server', url, '--patch', bad], sink)).toBe(64);
     expect(io.err).toContain('400: body.patch: patch 2/3');
     expect(await runCommand(['--server', url], sink)).toBe(64);
+  });
+});
+
+describe('verdictText', () => {
+  it('lists the changed lines executed per kernel and names the ones no test executed', () => {
+    const fixture = (f: string) => readFileSync(path.join(REPO_DIR, 'shared/fixtures/coverage', f), 'utf8');
+    const reserves = fixture('nommu-reserves.mbox');
+    const pass = { kind: 'passed' } as const;
+    const { run } = sampleRun(parseMbox(reserves), { 'base-nommu': pass, 'base-mmu': pass, 'series-nommu': pass, 'series-mmu': pass }, { coverage: true });
+    const coverage = runCoverage(reserves, [
+      { mmu: false, job: 'a', tracefile: fixture('nommu.info') },
+      { mmu: true, job: 'b', tracefile: fixture('mmu.info') },
+    ]);
+    expect(verdictText({ ...run, coverage })).toContain(
+      [
+        '  changed lines executed:',
+        '    mm/nommu.c: 2 of 3 changed lines executed on no-MMU; not built on MMU',
+        '    mm/nommu.c:702 not executed by any test on no-MMU',
+        '',
+      ].join('\n'),
+    );
+    expect(verdictText(run)).not.toContain('changed lines executed');
   });
 });

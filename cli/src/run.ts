@@ -4,18 +4,18 @@
  * one cell's KTAP, print the verdict (or a report in any format), and exit by it:
  * 0 no regression, 1 regression, 2 error, 64 usage or request error.
  *
- *   nommu-ci run --patch series.mbox [--follow] [--per-patch] [--kernel NAME] [--kunitconfig FILE]
+ *   nommu-ci run --patch series.mbox [--follow] [--per-patch] [--coverage] [--kernel NAME] [--kunitconfig FILE]
  *                [--kconfig-add CONFIG_X=y ...] [--filter GLOB] [--callback URL] [--timeout S]
  *                [--ktap base-nommu|base-mmu|series-nommu|series-mmu] [--format FORMAT]
  *   nommu-ci run RUN_ID [--follow] [--format FORMAT]     follow or report an existing run
  */
 import { readFileSync } from 'node:fs';
-import { cellText, changeText, type RunRecord, type Verdict } from '@nommu-ci/shared';
+import { cellText, changeText, runCoverageGaps, runCoverageLines, runNotExecutedLines, type RunRecord, type Verdict } from '@nommu-ci/shared';
 import { ApiError, Client } from './client.js';
 import { commandArgs } from './args.js';
 
 export const RUN_USAGE = `usage:
-  nommu-ci run --patch series.mbox [--follow] [--per-patch] [--kernel NAME] [--kunitconfig FILE]
+  nommu-ci run --patch series.mbox [--follow] [--per-patch] [--coverage] [--kernel NAME] [--kunitconfig FILE]
                [--kconfig-add CONFIG_X=y ...] [--filter GLOB] [--callback URL] [--timeout SECONDS]
                [--ktap base-nommu|base-mmu|series-nommu|series-mmu] [--format markdown|email|patchwork|kcidb|json]
   nommu-ci run RUN_ID [--follow] [--format FORMAT]
@@ -39,7 +39,7 @@ export interface RunCommandIo {
 const label = (c: { series: boolean; mmu: boolean }) => `${c.series ? 'series' : 'base'} ${c.mmu ? 'MMU' : 'no-MMU'}`;
 
 /** The verdict as a few plain lines for a terminal. */
-export function verdictText(run: Pick<RunRecord, 'id' | 'state' | 'blame' | 'series'> & { verdict: Verdict | null }): string {
+export function verdictText(run: Pick<RunRecord, 'id' | 'state' | 'blame' | 'series' | 'coverage'> & { verdict: Verdict | null }): string {
   const v = run.verdict;
   if (!v) return `run ${run.id}: ${run.state}\n`;
   const out = [`nommu-ci: run ${run.id} ${run.state}: ${v.headline}`];
@@ -52,6 +52,10 @@ export function verdictText(run: Pick<RunRecord, 'id' | 'state' | 'blame' | 'ser
   if (v.apply) out.push(`  does not apply: patch ${v.apply.patch ?? '?'}${v.apply.file ? ` at ${v.apply.file}${v.apply.line ? `:${v.apply.line}` : ''}` : ''}${v.apply.hunk ? ` hunk ${v.apply.hunk}` : ''}`);
   for (const b of run.blame ?? []) {
     out.push(`  first bad patch on ${b.mmu ? 'MMU' : 'no-MMU'} (${b.what}): ${b.patch ? `${b.patch}/${run.series.patches.length} ${b.subject}` : 'could not be narrowed'}`);
+  }
+  if (run.coverage) {
+    out.push('  changed lines executed:');
+    for (const l of [...runCoverageLines(run.coverage), ...runNotExecutedLines(run.coverage), ...runCoverageGaps(run.coverage).map((g) => `not measured on ${g}`)]) out.push(`    ${l}`);
   }
   return out.join('\n') + '\n';
 }
@@ -70,6 +74,7 @@ export async function runCommand(argv: string[], io: RunCommandIo = { out: (s) =
       patch: { type: 'string' },
       follow: { type: 'boolean', short: 'f' },
       'per-patch': { type: 'boolean' },
+      coverage: { type: 'boolean' },
       kernel: { type: 'string' },
       kunitconfig: { type: 'string' },
       'kconfig-add': { type: 'string', multiple: true },
@@ -106,6 +111,7 @@ export async function runCommand(argv: string[], io: RunCommandIo = { out: (s) =
         ...(values['kconfig-add'] ? { kconfig_add: values['kconfig-add'] } : {}),
         ...(values.filter ? { filter_glob: values.filter } : {}),
         ...(values['per-patch'] ? { per_patch: true } : {}),
+        ...(values.coverage ? { coverage: true } : {}),
         ...(values.callback ? { callback_url: values.callback } : {}),
         ...(values.timeout ? { timeout_s: Number(values.timeout) } : {}),
       };

@@ -16,3 +16,4 @@ export * from './kselftest-targets.js';
 export * from './fair.js';
 export * from './series-apply.js';
 export * from './kunit/index.js';
+export * from './coverage/index.js';

@@ -5,6 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { emptySummary, type Summary } from './result.js';
 import { CoverageFlag, KselftestJobRequest } from './kselftest.js';
+import { CoverageTotalsSchema } from './coverage/model.js';
 
 export const MAX_PATCH_BYTES = 8 * 1024 * 1024;
 
@@ -136,14 +137,6 @@ export const ProgressSchema = Type.Object({
   unit: Type.Union([Type.Literal('objects'), Type.Literal('suites')]),
 });
 export type Progress = Static<typeof ProgressSchema>;
-
-/** Line totals of a coverage job's tracefile (the sums of its LF and LH records). */
-export const CoverageTotalsSchema = Type.Object({
-  lines_found: Type.Integer({ description: 'instrumented lines in the kernel source files built (LF)' }),
-  lines_hit: Type.Integer({ description: 'of those, lines the tests executed at least once (LH)' }),
-  files: Type.Integer({ description: 'source files in the tracefile' }),
-});
-export type CoverageTotals = Static<typeof CoverageTotalsSchema>;
 
 /** What GET /v1/jobs/:id returns; the request itself is kept separately (patches are large). */
 export const JobRecordSchema = Type.Object({

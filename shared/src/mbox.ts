@@ -19,7 +19,7 @@
 import iconv from 'iconv-lite';
 import libmime from 'libmime';
 import { decode as decodeQuotedPrintable } from 'libqp';
-import { touchedPaths } from './patch-paths.js';
+import { diffPath, touchedPaths } from './patch-paths.js';
 
 export interface MboxCover {
   subject: string;
@@ -51,6 +51,25 @@ export interface MboxPatch {
   files: string[];
   /** Every path the diff names (rename and copy sources, deleted files too): what the worker opens. */
   touched: string[];
+  /** Each file's paths and hunks: where the patch changes which lines (coverage of changed lines). */
+  fileDiffs: FileDiff[];
+}
+
+/** One file of a diff: its paths and its hunks, as git apply reads them. */
+export interface FileDiff {
+  /** Post-image path (for a deleted file, the path it had). */
+  path: string;
+  /** Pre-image path: null for a new file; differs from `path` for a rename or a copy. */
+  from: string | null;
+  status: 'added' | 'deleted' | 'modified' | 'renamed' | 'copied';
+  hunks: Hunk[];
+}
+
+export interface Hunk {
+  oldStart: number;
+  newStart: number;
+  /** One character per hunk line: ' ' context, '-' removed, '+' added. */
+  ops: string;
 }
 
 export interface ParsedMbox {
@@ -202,21 +221,33 @@ function stripPath(raw: string): string {
  * and anything after the last hunk cut off) and the files it touches. Throws a plain Error
  * describing the first problem; the caller names the patch.
  */
-export function checkDiff(lines: string[]): { diff: string; files: string[] } {
+export function checkDiff(lines: string[]): { diff: string; files: string[]; fileDiffs: FileDiff[] } {
   const files: string[] = [];
+  const fileDiffs: FileDiff[] = [];
   let i = 0;
   let end = 0;
   let fileCount = 0;
   while (i < lines.length) {
     const l = lines[i]!;
     let file: string | null = null;
+    let from: string | null = null;
+    let status: FileDiff['status'] = 'modified';
     let gitHeader = false;
     if (l.startsWith('diff --git ')) {
       gitHeader = true;
       const m = /^diff --git (?:"?a\/)?(.*?)"? "?b\/(.*?)"?$/.exec(l);
       file = m ? m[2]! : l.slice(11);
+      from = m ? m[1]! : file;
       i++;
       while (i < lines.length && GIT_EXTENDED.test(lines[i]!)) {
+        const ext = lines[i]!;
+        let x: RegExpExecArray | null;
+        if (ext.startsWith('new file mode')) status = 'added';
+        else if (ext.startsWith('deleted file mode')) status = 'deleted';
+        else if ((x = /^(rename|copy) from (.*)$/.exec(ext))) {
+          status = x[1] === 'rename' ? 'renamed' : 'copied';
+          from = diffPath(x[2]!, false);
+        }
         if (lines[i]!.startsWith('GIT binary patch')) {
           // literal/delta blocks up to a blank line, twice (forward and reverse)
           i++;
@@ -242,6 +273,9 @@ export function checkDiff(lines: string[]): { diff: string; files: string[] } {
       const plus = lines[i + 1]!.slice(4);
       const minus = lines[i]!.slice(4);
       file ??= plus.startsWith('/dev/null') ? stripPath(minus) : stripPath(plus);
+      if (!gitHeader) from = stripPath(minus);
+      if (minus.startsWith('/dev/null')) status = 'added';
+      if (plus.startsWith('/dev/null')) status = 'deleted';
       i += 2;
       if (!lines[i]?.startsWith('@@')) throw new Error(`${file}: file header without a hunk`);
     } else if (!gitHeader) {
@@ -250,6 +284,8 @@ export function checkDiff(lines: string[]): { diff: string; files: string[] } {
     }
     fileCount++;
     files.push(file!);
+    const hunks: Hunk[] = [];
+    fileDiffs.push({ path: file!, from: status === 'added' ? null : from, status, hunks });
     let hunkNo = 0;
     while (lines[i]?.startsWith('@@')) {
       const header = lines[i]!;
@@ -259,6 +295,7 @@ export function checkDiff(lines: string[]): { diff: string; files: string[] } {
       let oldLeft = m[2] === undefined ? 1 : Number(m[2]);
       let newLeft = m[4] === undefined ? 1 : Number(m[4]);
       const [wantOld, wantNew] = [oldLeft, newLeft];
+      let ops = '';
       i++;
       while (oldLeft > 0 || newLeft > 0) {
         // The empty string after the text's final newline is the end of the text, not an empty context line.
@@ -273,9 +310,14 @@ export function checkDiff(lines: string[]): { diff: string; files: string[] } {
         if (h === '' || c === ' ') {
           oldLeft--;
           newLeft--;
-        } else if (c === '-') oldLeft--;
-        else if (c === '+') newLeft--;
-        else if (c === '\\') {
+          ops += ' ';
+        } else if (c === '-') {
+          oldLeft--;
+          ops += '-';
+        } else if (c === '+') {
+          newLeft--;
+          ops += '+';
+        } else if (c === '\\') {
           /* "\ No newline at end of file" */
         } else {
           throw new Error(
@@ -289,6 +331,7 @@ export function checkDiff(lines: string[]): { diff: string; files: string[] } {
         i++;
       }
       if (lines[i]?.startsWith('\\')) i++;
+      hunks.push({ oldStart: Number(m[1]), newStart: Number(m[3]), ops });
       // A hunk line right after the counted ones: the header promised fewer lines than there are.
       const next = lines[i];
       if (next !== undefined && next !== '-- ' && !(next.startsWith('--- ') && lines[i + 1]?.startsWith('+++ ')) && /^[-+ ]/.test(next) && !/^ ?$/.test(next)) {
@@ -298,11 +341,11 @@ export function checkDiff(lines: string[]): { diff: string; files: string[] } {
     }
   }
   if (fileCount === 0) throw new Error('no file diff in it');
-  return { diff: lines.slice(0, end).join('\n') + '\n', files };
+  return { diff: lines.slice(0, end).join('\n') + '\n', files, fileDiffs };
 }
 
 /** checkDiff and touchedPaths of one patch, their errors as MboxErrors naming it (`what`). */
-function checkedDiff(lines: string[], what: string, patch: number): { diff: string; files: string[]; touched: string[] } {
+function checkedDiff(lines: string[], what: string, patch: number): { diff: string; files: string[]; touched: string[]; fileDiffs: FileDiff[] } {
   let checked;
   try {
     checked = checkDiff(lines);

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
-import { extractKtap, JobStore, parseKtap, REPO_DIR } from '@nommu-ci/shared';
+import { extractKtap, JobStore, newJobRecord, parseKtap, parseMbox, REPO_DIR, runCoverage, RunStore } from '@nommu-ci/shared';
+import { finishSampleJob, sampleRun } from '@nommu-ci/shared/testing';
 import { startTestApi, type TestApi } from '../testing.js';
 import { html } from './html.js';
 import { configAskedVsGot, reproducer, suiteDurations } from './job-data.js';
@@ -152,5 +153,29 @@ describe('page parts', () => {
 
   it('quotes the reproducer for the shell', () => {
     expect(reproducer({ kind: 'kunit', filter_glob: "it's" } as never, 'http://h:1', 'x')).toBe(`npx nommu-ci submit --follow --server http://h:1 --filter 'it'\\''s'`);
+  });
+});
+
+describe('run page: changed lines executed', () => {
+  it('a table of changed files by kernel, the lines no test executed named, and why a kernel was not measured', async () => {
+    const fixture = (f: string) => readFileSync(path.join(REPO_DIR, 'shared/fixtures/coverage', f), 'utf8');
+    const reserves = fixture('nommu-reserves.mbox');
+    const pass = { kind: 'passed' } as const;
+    const { run } = sampleRun(parseMbox(reserves), { 'base-nommu': pass, 'base-mmu': pass, 'series-nommu': pass, 'series-mmu': pass }, { coverage: true });
+    const id = randomUUID();
+    const jobs = run.cells.map((c) => ({ ...c, job: randomUUID() }));
+    for (const c of jobs) {
+      await store.create(newJobRecord(c.job, 'kunit'), { kind: 'kunit', mmu: c.mmu });
+      await finishSampleJob(store, c.job, c.mmu, pass);
+    }
+    const coverage = runCoverage(reserves, [
+      { mmu: false, job: jobs[2]!.job, tracefile: fixture('nommu.info') },
+      { mmu: true, job: jobs[3]!.job, tracefile: null, missing: 'no tracefile: the job ended failed at build' },
+    ]);
+    await new RunStore(redis).create({ ...run, id, cells: jobs, coverage }, reserves);
+    const page = (await app.inject(`/runs/${id}`)).body;
+    expect(page).toContain('<h2 id="coverage-h">Changed lines executed</h2>');
+    expect(page).toContain('<tr><th scope="row"><code>mm/nommu.c</code></th><td class="cov-missed">2 of 3 changed lines executed<br><strong>not executed by any test: 702</strong></td><td class="cov-missing">not measured</td></tr>');
+    expect(page).toContain('<p>MMU: no tracefile: the job ended failed at build</p>');
   });
 });

@@ -5,17 +5,20 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import {
   ARTIFACTS,
+  COVERAGE_ARTIFACT,
   FINAL_STATES,
   JobRecordSchema,
   JobRequest,
   availability,
   defaultMmu,
+  jobCoverage,
   newJobRecord,
   junitXml,
   kunitJson,
   parseKconfig,
   REPO_DIR,
   summarize,
+  TracefileError,
   type JobRecord,
   type TestNode,
 } from '@nommu-ci/shared';
@@ -135,15 +138,17 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
     '/v1/jobs/:id/results',
     {
       schema: {
-        summary: 'The parsed test tree of a finished job; or, with ?format=, kunit.py\'s --json document or JUnit XML',
+        summary: 'The parsed test tree of a finished job; or, with ?format=, kunit.py\'s --json document, JUnit XML, or a coverage job\'s line coverage (JobCoverage)',
         params: IdParams,
         querystring: Type.Object(
           {
             format: Type.Optional(
-              Type.Unsafe<'tree' | 'kunit-json' | 'junit'>({
+              Type.Unsafe<ResultsFormat>({
                 type: 'string',
-                enum: ['tree', 'kunit-json', 'junit'],
-                description: 'tree (default): our test tree; kunit-json: what kunit.py run --json writes; junit: JUnit XML for Jenkins/GitLab',
+                enum: ['tree', 'kunit-json', 'junit', 'coverage'],
+                description:
+                  'tree (default): our test tree; kunit-json: what kunit.py run --json writes; junit: JUnit XML for Jenkins/GitLab; ' +
+                  'coverage: a coverage job\'s totals and, for a job with a patch, per changed file the changed lines executed, not executed and not instrumented',
               }),
             ),
           },
@@ -154,9 +159,14 @@ export const jobRoutes: FastifyPluginAsync = async (app) => {
     },
     async (req, reply) => {
       const { id } = req.params as { id: string };
-      const { format = 'tree' } = req.query as { format?: 'tree' | 'kunit-json' | 'junit' };
+      const { format = 'tree' } = req.query as { format?: ResultsFormat };
       const record = await app.deps.store.get(id);
       if (!record) throw new HttpError(404, `no job ${id}`);
+      if (format === 'coverage') {
+        const coverage = await coverageOf(app, record);
+        // A string, as kunit-json is: the response schema describes the tree (the shape is JobCoverageSchema).
+        return reply.type('application/json; charset=utf-8').send(JSON.stringify(coverage));
+      }
       const results = await app.deps.store.results(id);
       if (!results) throw new HttpError(409, `job ${id} has no results (state ${record.state}${record.stage ? `, stage ${record.stage}` : ''})`);
       if (format === 'kunit-json') {
@@ -253,6 +263,23 @@ export function reportPath(raw: string): string {
     if (!/^[A-Za-z0-9_.,+=@-]+$/.test(seg)) throw new HttpError(400, `params.*: coverage report path ${JSON.stringify(raw)}: segment ${JSON.stringify(seg)} has characters other than letters, digits and _.,+=@-`);
   }
   return raw;
+}
+
+type ResultsFormat = 'tree' | 'kunit-json' | 'junit' | 'coverage';
+
+/** A coverage job's totals and its patch's changed lines against its tracefile. */
+async function coverageOf(app: Parameters<FastifyPluginAsync>[0], record: JobRecord) {
+  const trace = await app.deps.store.artifact(record.id, COVERAGE_ARTIFACT);
+  if (!trace) {
+    throw new HttpError(409, `job ${record.id} has no ${COVERAGE_ARTIFACT}: not a coverage job, or it has not finished its tests (state ${record.state}${record.stage ? `, stage ${record.stage}` : ''})`);
+  }
+  const request = await app.deps.store.request(record.id);
+  try {
+    return jobCoverage(trace.toString('utf8'), request?.patch);
+  } catch (e) {
+    if (e instanceof TracefileError) throw new HttpError(409, `job ${record.id}: its ${COVERAGE_ARTIFACT} cannot be read: ${e.message}`);
+    throw e;
+  }
 }
 
 /**

@@ -6,7 +6,8 @@ import { parse as parseJunit } from 'junit2json';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import { extractKtap, JobStore, kunitJson, newJobRecord, parseKtap, REPO_DIR, type QueueJobData } from '@nommu-ci/shared';
+import { Value } from '@sinclair/typebox/value';
+import { COVERAGE_ARTIFACT, extractKtap, JobCoverageSchema, JobStore, kunitJson, newJobRecord, parseKtap, REPO_DIR, type QueueJobData } from '@nommu-ci/shared';
 import { startTestApi, type TestApi } from '../testing.js';
 
 let t: TestApi;
@@ -59,6 +60,60 @@ describe('GET /v1/jobs/:id/results?format=', () => {
     const res = await app.inject(`/v1/jobs/${id}/results?format=tap`);
     expect(res.statusCode).toBe(400);
     expect(res.json().message).toContain('querystring.format');
+  });
+});
+
+describe('GET /v1/jobs/:id/results?format=coverage', () => {
+  const fixture = (f: string) => readFileSync(path.join(REPO_DIR, 'shared/fixtures/coverage', f), 'utf8');
+  const NOMMU = fixture('nommu.info');
+  const RESERVES = fixture('nommu-reserves.mbox');
+
+  /** A finished coverage job with the tracefile artifact the worker stores. */
+  async function coverageJob(tracefile: string | null, patch?: string): Promise<string> {
+    const id = randomUUID();
+    await store.create({ ...newJobRecord(id, 'kunit'), state: 'passed' }, { kind: 'kunit', mmu: false, ...(patch ? { patch } : {}) });
+    if (tracefile !== null) await store.putArtifact(id, COVERAGE_ARTIFACT, Buffer.from(tracefile));
+    return id;
+  }
+
+  it('a job with a patch: totals, and per changed file the lines executed, not executed and not instrumented', async () => {
+    const id = await coverageJob(NOMMU, RESERVES);
+    const res = await app.inject(`/v1/jobs/${id}/results?format=coverage`);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    const body = res.json();
+    expect(Value.Check(JobCoverageSchema, body)).toBe(true);
+    expect(body).toEqual({
+      totals: { files: 4, lines_found: 915, lines_hit: 187 },
+      changed: [
+        {
+          file: 'mm/nommu.c',
+          built: true,
+          changed_lines: 4,
+          instrumented_lines: 3,
+          executed_lines: 2,
+          executed: [[1871, 1871], [1892, 1892]],
+          not_executed: [[702, 702]],
+          not_instrumented: [[1863, 1863]],
+        },
+      ],
+    });
+  });
+
+  it('a job without a patch: totals only', async () => {
+    const id = await coverageJob(NOMMU);
+    expect((await app.inject(`/v1/jobs/${id}/results?format=coverage`)).json()).toEqual({ totals: { files: 4, lines_found: 915, lines_hit: 187 }, changed: null });
+  });
+
+  it('409 naming what is missing or wrong: no tracefile, or one that cannot be read', async () => {
+    const none = await coverageJob(null, RESERVES);
+    const a = await app.inject(`/v1/jobs/${none}/results?format=coverage`);
+    expect(a.statusCode).toBe(409);
+    expect(a.json().message).toBe(`job ${none} has no coverage.info: not a coverage job, or it has not finished its tests (state passed)`);
+    const absolute = await coverageJob(NOMMU.replace(/^SF:/gm, 'SF:/src/'), RESERVES);
+    const b = await app.inject(`/v1/jobs/${absolute}/results?format=coverage`);
+    expect(b.statusCode).toBe(409);
+    expect(b.json().message).toContain('its coverage.info cannot be read: SF:/src/mm/percpu-km.c is an absolute path');
   });
 });
 

@@ -133,6 +133,7 @@ export const runRoutes: FastifyPluginAsync = async (app) => {
               ...(body.callback_url ? { callback_url: body.callback_url } : {}),
               ...(body.timeout_s ? { timeout_s: body.timeout_s } : {}),
               ...(body.fresh_base ? { fresh_base: true } : {}),
+              ...(body.coverage ? { coverage: true } : {}),
             },
           },
         );

@@ -7,6 +7,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { FilterGlob, KconfigLine, KernelName, type JobRecord } from '../job.js';
+import type { RunCoverage } from '../coverage/model.js';
 import type { Verdict } from './verdict.js';
 
 /** BullMQ queue of run parents (one job per run, its cell jobs as children). */
@@ -42,6 +43,9 @@ export const RunRequestSchema = Type.Object(
     timeout_s: Type.Optional(Type.Integer({ minimum: 30, maximum: 14400, description: 'timeout of each job of the run, in seconds' })),
     fresh_base: Type.Optional(
       Type.Boolean({ description: 'run the base jobs in full; by default they take the suites that passed in an identical base job measured before (NOMMU_CI_BASE_RESULT_MAX_AGE_S)' }),
+    ),
+    coverage: Type.Optional(
+      Type.Boolean({ description: 'build every job of the run with gcov; the report says, per file and kernel, which lines the series changes were executed' }),
     ),
   },
   { additionalProperties: false },
@@ -117,6 +121,7 @@ export interface RunRecord {
     callback_url?: string;
     timeout_s?: number;
     fresh_base?: boolean;
+    coverage?: boolean;
   };
   series: RunSeries;
   cells: Cell[];
@@ -127,6 +132,8 @@ export interface RunRecord {
   /** Filled when the run ends: environment facts reports print (compiler version). */
   environment: { compiler: string | null } | null;
   webhook: { state: 'pending' | 'delivered' | 'failed'; attempts: number; last_error: string | null; status: number | null } | null;
+  /** With the `coverage` option, once the run ended: the series' changed lines against each series job's tracefile. */
+  coverage?: RunCoverage | null;
   /** Name of the token that submitted the run; null (or absent, for older runs) when the service is open. */
   submitted_by?: string | null;
 }

@@ -59,6 +59,8 @@ export function cellRequest(run: Pick<RunRecord, 'kernel' | 'options'>, mmu: boo
     ...(o.kconfig_add ? { kconfig_add: o.kconfig_add } : {}),
     ...(o.filter_glob ? { filter_glob: o.filter_glob } : {}),
     ...(o.timeout_s ? { timeout_s: o.timeout_s } : {}),
+    // Every cell, base included, with the same gcov build: the verdict compares like with like.
+    ...(o.coverage ? { coverage: true } : {}),
     // The base half is the same for every series: measured before, it is taken, not run again.
     ...(patch === undefined && !o.fresh_base ? { reuse_base_result: true } : {}),
   };

@@ -23,7 +23,9 @@ import {
   newJobRecord,
   parseMbox,
   prefixMbox,
+  runCoverage,
   runStateOf,
+  COVERAGE_ARTIFACT,
   FINAL_STATES,
   ANONYMOUS,
   type Blame,
@@ -32,8 +34,10 @@ import {
   type JobStore,
   type PrefixCell,
   type QueueJobData,
+  type RunCoverage,
   type RunRecord,
   type RunStore,
+  type SeriesTrace,
 } from '@nommu-ci/shared';
 
 export interface RunJobData {
@@ -102,6 +106,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       }
       run = { ...run, blame: await blame(deps, run) };
     }
+    run = { ...run, coverage: await measureCoverage(deps, run, cells) };
     await endRun(deps, run);
     log(`run ${id}: ${run.verdict!.outcome}: ${run.verdict!.headline}`);
   };
@@ -163,6 +168,24 @@ async function blame(deps: RunProcessorDeps, run: RunRecord): Promise<Blame[]> {
   });
 }
 
+/** With the coverage option: the series' changed lines against each series job's tracefile. */
+async function measureCoverage(deps: RunProcessorDeps, run: RunRecord, cells: readonly CellData[]): Promise<RunCoverage | null> {
+  if (!run.options.coverage) return null;
+  const mbox = await deps.runs.patch(run.id);
+  if (mbox === null) return null;
+  const series = cells.filter((d) => 'key' in d.cell && d.cell.series);
+  const traces = await Promise.all(
+    series.map(async (d): Promise<SeriesTrace> => {
+      const at = { mmu: d.cell.mmu, job: d.cell.job };
+      const data = await deps.store.artifact(d.cell.job, COVERAGE_ARTIFACT);
+      if (data) return { ...at, tracefile: data.toString('utf8') };
+      const r = d.record;
+      return { ...at, tracefile: null, missing: r ? `no tracefile: the job ended ${r.state}${r.stage ? ` at ${r.stage}` : ''}` : 'no tracefile: the job has no record' };
+    }),
+  );
+  return runCoverage(mbox, traces);
+}
+
 async function endRun(deps: RunProcessorDeps, run: RunRecord): Promise<void> {
   const state = runStateOf(run.verdict!);
   const finished_at = new Date().toISOString();
@@ -172,6 +195,7 @@ async function endRun(deps: RunProcessorDeps, run: RunRecord): Promise<void> {
     verdict: run.verdict,
     blame: run.blame,
     prefixes: run.prefixes,
+    coverage: run.coverage ?? null,
     environment: { compiler: compilerVersion() },
   });
   if (run.options.callback_url) {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import { loadBootSelftests, loadCatalog, REPO_DIR, runQueueNames, RunStore, type QueueJobData, type RunRecord, type SeriesInfo } from '@nommu-ci/shared';
+import { COVERAGE_ARTIFACT, loadBootSelftests, loadCatalog, REPO_DIR, runQueueNames, RunStore, type JobRequest, type QueueJobData, type RunRecord, type SeriesInfo } from '@nommu-ci/shared';
 import { finishSampleJob, listSuite, type SampleOutcome } from '@nommu-ci/shared/testing';
 import { buildApp } from '@nommu-ci/api';
 import { startTestRedis, type TestRedis } from '../../test/helpers.js';
@@ -200,5 +200,52 @@ describe('run completion', () => {
     for (const p of run.prefixes) expect(listed).toContain(p.job);
     const md = (await app.inject(`/v1/runs/${id}/report?format=markdown`)).body;
     expect(md).toContain('> First bad patch on MMU (list-kunit-test.list_test_list_empty (new-failure)): **2/3 [PATCH 2/3] list: test: check list_empty() after list_add_tail()**');
+  });
+});
+
+describe('coverage', () => {
+  const fixture = (f: string) => readFileSync(path.join(REPO_DIR, 'shared/fixtures/coverage', f), 'utf8');
+  const RESERVES = fixture('nommu-reserves.mbox');
+
+  it('every cell job is a coverage job; when the run ends the series jobs\' tracefiles are measured against the series and stored with it', async () => {
+    const requests: JobRequest[] = [];
+    cellWorker = new Worker<QueueJobData>(
+      queue.name,
+      async (job: Job<QueueJobData>) => {
+        const req = (await r.store.request(job.data.id))!;
+        requests.push(req);
+        // as a coverage job leaves it: the tracefile of its kernel (the series jobs' are what is measured)
+        await r.store.putArtifact(job.data.id, COVERAGE_ARTIFACT, Buffer.from(fixture(req.mmu ? 'mmu.info' : 'nommu.info')));
+        await finishSampleJob(r.store, job.data.id, req.mmu!, { kind: 'passed' });
+      },
+      { connection: r.redis.duplicate(), concurrency: 4 },
+    );
+    const { id } = (await post({ patch: RESERVES, coverage: true })).json() as { id: string };
+    const run = await waitForRun(id, (x) => x.finished_at !== null);
+    expect(requests).toHaveLength(4);
+    for (const q of requests) expect(q).toMatchObject({ coverage: true });
+    expect(run.options.coverage).toBe(true);
+    expect(run.coverage?.files).toEqual(['mm/nommu.c']);
+    expect(run.coverage?.kernels.map((k) => [k.mmu, k.job, k.missing, k.files[0]?.built, k.files[0]?.executed_lines])).toEqual([
+      [false, run.cells.find((c) => c.key === 'series-nommu')!.job, null, true, 2],
+      [true, run.cells.find((c) => c.key === 'series-mmu')!.job, null, false, 0],
+    ]);
+    const md = (await app.inject(`/v1/runs/${id}/report?format=markdown`)).body;
+    expect(md).toContain('- `mm/nommu.c`: 2 of 3 changed lines executed on no-MMU; not built on MMU');
+    expect(md).toContain('> - mm/nommu.c:702 not executed by any test on no-MMU');
+  });
+
+  it('a series job without a tracefile is not measured, and the run says why', async () => {
+    startCellWorker((mmu, patches) => (!mmu && patches > 0 ? { kind: 'build-failed' } : { kind: 'passed' }));
+    const { id } = (await post({ patch: RESERVES, coverage: true })).json() as { id: string };
+    const run = await waitForRun(id, (x) => x.finished_at !== null);
+    expect(run.coverage?.kernels.map((k) => k.missing)).toEqual(['no tracefile: the job ended failed at build', 'no tracefile: the job ended passed']);
+  });
+
+  it('a run without the option measures nothing', async () => {
+    startCellWorker(() => ({ kind: 'passed' }));
+    const { id } = (await post({ patch: RESERVES })).json() as { id: string };
+    const run = await waitForRun(id, (x) => x.finished_at !== null);
+    expect(run.coverage).toBeNull();
   });
 });

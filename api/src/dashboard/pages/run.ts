@@ -7,7 +7,9 @@ import {
   changeText,
   emailReport,
   FINAL_RUN_STATES,
+  fileCoverageText,
   markdownReport,
+  rangesText,
   seriesTitle,
   summarizeCell,
   type CellData,
@@ -93,6 +95,32 @@ function blameSection(run: RunRecord): Html {
   )}</ul>`;
 }
 
+/** Per changed file and kernel, the changed lines executed; the ones no test ran, by line. */
+function coverageSection(run: RunRecord): Html {
+  const c = run.coverage;
+  if (!c) return html``;
+  const cell = (k: (typeof c.kernels)[number], file: string) => {
+    if (k.missing !== null) return html`<td class="cov-missing">not measured</td>`;
+    const f = k.files.find((x) => x.file === file);
+    if (!f) return html`<td class="cov-missing">not measured</td>`;
+    return html`<td class="${f.not_executed.length ? 'cov-missed' : 'cov-ok'}">${fileCoverageText(f)}${
+      f.not_executed.length ? html`<br><strong>not executed by any test: ${rangesText(f.not_executed)}</strong>` : ''
+    }</td>`;
+  };
+  return html`<section id="coverage" aria-labelledby="coverage-h">
+<h2 id="coverage-h">Changed lines executed</h2>
+${
+  c.files.length
+    ? html`<div class="scroll"><table>
+<caption>gcov, each kernel with the series (<a href="/v1/runs/${run.id}/report?format=json">JSON</a>)</caption>
+<thead><tr><th scope="col">File</th>${c.kernels.map((k) => html`<th scope="col"><a href="/jobs/${k.job}">${k.mmu ? 'MMU' : 'no-MMU'}</a></th>`)}</tr></thead>
+<tbody>${c.files.map((file) => html`<tr><th scope="row"><code>${file}</code></th>${c.kernels.map((k) => cell(k, file))}</tr>`)}</tbody></table></div>`
+    : html`<p>The series changes no line of a C source or header.</p>`
+}
+${c.kernels.filter((k) => k.missing !== null).map((k) => html`<p>${k.mmu ? 'MMU' : 'no-MMU'}: ${k.missing}</p>`)}
+</section>`;
+}
+
 function reports(run: RunRecord, o: ReportOptions): Html {
   if (!run.verdict) return html``;
   const mail = emailReport(run, o).text;
@@ -114,6 +142,7 @@ export function runPage(run: RunRecord, cells: readonly CellData[], o: ReportOpt
 <p class="meta"><span class="badge s-${run.state}" data-field="state">${run.state}</span> Run <code>${shortId(run.id)}</code> on ${run.kernel} · queued ${when(run.created_at)}${run.finished_at ? html`, ended ${when(run.finished_at)}` : ''}</p>
 ${verdictSection(run, cells)}
 ${matrix(run, cells)}
+${coverageSection(run)}
 <section aria-labelledby="patches-h"><h2 id="patches-h">Patches</h2>
 <ol class="patches">${run.series.patches.map((p) => html`<li><a href="/v1/runs/${run.id}/patches/${p.index}">${p.subject}</a>${p.from ? html` <span class="sub">${p.from}</span>` : ''}</li>`)}</ol>
 </section>

@@ -37,6 +37,7 @@ export function reproduceCommand(run: RunRecord, o: ReportOptions, file = 'serie
   for (const k of run.options.kconfig_add ?? []) args.push('--kconfig-add', k);
   if (run.options.filter_glob) args.push('--filter', run.options.filter_glob);
   if (run.options.per_patch) args.push('--per-patch');
+  if (run.options.coverage) args.push('--coverage');
   return args.map(q).join(' ');
 }
 

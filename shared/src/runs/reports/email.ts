@@ -4,6 +4,7 @@
  * how to reproduce it with one command, the Reported-by/Closes tags to add, then the errors with
  * the new ones prefixed by ">>".
  */
+import { runCoverageGaps, runCoverageLines, runNotExecutedLines } from '../../coverage/text.js';
 import type { RunRecord, SeriesPatchInfo } from '../model.js';
 import type { KernelVerdict, TestChange, Verdict } from '../verdict.js';
 import { artifactUrl, DEFAULT_REPORTER, kernelDescription, reproduceCommand, runUrl, seriesRawSubject, type ReportOptions } from './common.js';
@@ -145,6 +146,16 @@ export function emailReport(run: RunRecord, o: ReportOptions): EmailReport {
       if (k.tests.length > 40) b.push(`   ... and ${k.tests.length - 40} more: ${runUrl(o, run.id)}`);
       b.push('');
     }
+  }
+  if (run.coverage) {
+    const c = run.coverage;
+    b.push('Changed lines executed (gcov, each kernel with the series):', '');
+    if (c.files.length === 0) b.push('   the series changes no line of a C source or header');
+    b.push(...runCoverageLines(c).map((l) => `   ${l}`));
+    const missed = runNotExecutedLines(c);
+    if (missed.length) b.push('', 'Changed lines no test executed:', '', ...missed.map((l) => `   ${l}`));
+    for (const g of runCoverageGaps(c)) b.push('', `   not measured on ${g}`);
+    b.push('');
   }
   for (const bl of run.blame ?? []) {
     b.push(

@@ -6,6 +6,9 @@
  * `nommu_ci:<...>` and stable for the same run, so a resubmission updates rather than duplicates.
  */
 import { createHash } from 'node:crypto';
+import { rangesText } from '../../coverage/ranges.js';
+import { fileCoverageText } from '../../coverage/text.js';
+import type { ChangedFileCoverage, KernelCoverage } from '../../coverage/model.js';
 import type { CellData, RunRecord } from '../model.js';
 import { flattenTests, type KernelVerdict } from '../verdict.js';
 import { artifactUrl, jobUrl, runApiUrl, runUrl, seriesTitle, type ReportOptions } from './common.js';
@@ -45,6 +48,53 @@ function buildStatus(d: CellData | undefined): KcidbStatus | undefined {
 }
 
 const TEST_STATUS: Record<string, KcidbStatus> = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP', crash: 'ERROR' };
+
+const percent = (n: number, of: number) => Math.round((1000 * n) / of) / 10;
+
+/**
+ * A series build's coverage as tests carrying a `number`: the whole kernel's line coverage, and
+ * per file the share of its changed lines with code that ran (DONE: a measurement, not a verdict
+ * on the code; a file not built or without changed code is SKIP). Lines no test ran are named in
+ * the comment and in misc.
+ */
+function coverageTests(k: KernelCoverage, buildId: string, job: string, o: ReportOptions): Record<string, unknown>[] {
+  const t = k.totals!;
+  const base = { build_id: buildId, origin: KCIDB_ORIGIN, log_url: artifactUrl(o, job, 'coverage.info') };
+  const out: Record<string, unknown>[] = [];
+  if (t.lines_found > 0) {
+    out.push({
+      ...base,
+      id: id(`${job}:coverage.lines`),
+      path: 'coverage.lines',
+      status: 'DONE',
+      number: { value: percent(t.lines_hit, t.lines_found), unit: '%' },
+      comment: `${t.lines_hit} of ${t.lines_found} instrumented lines executed in ${t.files} files`,
+    });
+  }
+  for (const f of k.files) {
+    const path = `coverage.changed_lines.${kcidbPathSegment(f.file)}`;
+    const measured = f.built && f.instrumented_lines > 0;
+    out.push({
+      ...base,
+      id: id(`${job}:${path}`),
+      path,
+      status: measured ? 'DONE' : 'SKIP',
+      ...(measured ? { number: { value: percent(f.executed_lines, f.instrumented_lines), unit: '%' } } : {}),
+      comment: `${f.file}: ${fileCoverageText(f)}${f.not_executed.length ? `; lines ${rangesText(f.not_executed)} not executed by any test` : ''}`,
+      misc: changedMisc(f),
+    });
+  }
+  return out;
+}
+
+const changedMisc = (f: ChangedFileCoverage) => ({
+  file: f.file,
+  built: f.built,
+  changed_lines: f.changed_lines,
+  instrumented_lines: f.instrumented_lines,
+  executed_lines: f.executed_lines,
+  not_executed: f.not_executed,
+});
 
 export function kcidbReport(run: RunRecord, cells: readonly CellData[], o: ReportOptions): KcidbData {
   const v = run.verdict;
@@ -112,6 +162,8 @@ export function kcidbReport(run: RunRecord, cells: readonly CellData[], o: Repor
       log_url: artifactUrl(o, c.job, 'console.log'),
       ...(!bootOk && r?.message ? { log_excerpt: clip(r.message) } : {}),
     });
+    const measured = c.series ? run.coverage?.kernels.find((x) => x.job === c.job && x.missing === null) : undefined;
+    if (measured) tests.push(...coverageTests(measured, buildId, c.job, o));
     const leaves = flattenTests(d.results ?? []);
     for (const [path, t] of leaves) {
       const kpath = ['kunit', ...path.split('.').map(kcidbPathSegment)].join('.');

@@ -2,6 +2,7 @@
  * A comment for a merge request or pull request (GitHub/GitLab flavoured Markdown): a summary
  * table first, every detail folded in <details>.
  */
+import { runCoverageGaps, runCoverageLines, runNotExecutedLines } from '../../coverage/text.js';
 import type { RunRecord } from '../model.js';
 import type { KernelVerdict, TestChange } from '../verdict.js';
 import { cellText, changeText, jobUrl, kernelDescription, reproduceCommand, runApiUrl, runUrl, seriesTitle, type ReportOptions } from './common.js';
@@ -41,6 +42,17 @@ function kernelDetails(k: KernelVerdict, onlyNoMmu: boolean): string[] {
   return out;
 }
 
+function coverageSection(c: NonNullable<RunRecord['coverage']>): string[] {
+  const code = (s: string) => `\`${s}\``;
+  const out = ['**Changed lines executed** (gcov, each kernel with the series):', ''];
+  if (c.files.length === 0) out.push('The series changes no line of a C source or header.');
+  for (const l of runCoverageLines(c)) out.push(`- ${esc(l).replace(/^([^:]+):/, (_m, f: string) => `${code(f)}:`)}`);
+  const missed = runNotExecutedLines(c);
+  if (missed.length) out.push('', '> **Changed lines no test executed:**', ...missed.map((l) => `> - ${esc(l)}`));
+  for (const g of runCoverageGaps(c)) out.push('', `> Not measured on ${esc(g)}`);
+  return [...out, ''];
+}
+
 export function markdownReport(run: RunRecord, o: ReportOptions): string {
   const v = run.verdict;
   const icon = !v ? '⏳' : v.outcome === 'pass' ? '✅' : v.outcome === 'regression' ? '❌' : '⚠️';
@@ -63,6 +75,7 @@ export function markdownReport(run: RunRecord, o: ReportOptions): string {
         '',
       );
     }
+    if (run.coverage) out.push(...coverageSection(run.coverage));
     if (v.apply) {
       out.push(
         ...details(`patch ${v.apply.patch ?? '?'}${v.apply.total ? `/${v.apply.total}` : ''} does not apply`, [

@@ -3,6 +3,7 @@
  * pending/success/warning/fail, `context` a slug naming the checker, `description` one line,
  * `target_url` where the details are.
  */
+import { runCoverageBrief } from '../../coverage/text.js';
 import type { RunRecord } from '../model.js';
 import { runUrl, type ReportOptions } from './common.js';
 
@@ -44,5 +45,5 @@ export function patchworkCheck(run: RunRecord, o: ReportOptions, patch?: number)
     return done('warning', `tested on top of patch ${first}/${n}, which introduces a regression: ${v.headline}`);
   }
   const blame = bad.length ? ` (first bad: ${bad.map((b) => `patch ${b.patch}/${n}${b.what === 'does not apply' ? '' : ` on ${b.what.split(' on ').pop()}`}`).join(', ')})` : '';
-  return done(state, `${v.headline}${blame}`);
+  return done(state, `${v.headline}${blame}${run.coverage ? `; ${runCoverageBrief(run.coverage)}` : ''}`);
 }

@@ -7,6 +7,7 @@ import addFormatsModule from 'ajv-formats';
 import { parseMbox } from '../../mbox.js';
 import { REPO_DIR } from '../../paths.js';
 import { listSuite, sampleRun } from '../samples.js';
+import { runCoverage } from '../../coverage/measure.js';
 import { emailReport, jsonReport, kcidbReport, markdownReport, patchworkCheck, patchsetHash, renderReport, REPORT_FORMATS } from './index.js';
 
 const FIX = path.join(REPO_DIR, 'shared/fixtures');
@@ -227,5 +228,62 @@ describe('patchwork, one check per patch', () => {
     const apply = [1, 2, 3].map((p) => patchworkCheck(noApply.run, o, p).state);
     expect(apply).toEqual(['success', 'fail', 'warning']);
     expect([1, 2, 3].map((p) => patchworkCheck(passing.run, o, p).state)).toEqual(['success', 'success', 'success']);
+  });
+});
+
+describe('changed-line coverage (a run with coverage: real tracefiles of both kernels, patches to mm/nommu.c of their tree)', () => {
+  const fixture = (f: string) => readFileSync(path.join(FIX, 'coverage', f), 'utf8');
+  const reserves = fixture('nommu-reserves.mbox');
+  const covered = sampleRun(parseMbox(reserves), { 'base-nommu': pass, 'base-mmu': pass, 'series-nommu': pass, 'series-mmu': pass }, { coverage: true });
+  const seriesJob = (mmu: boolean) => covered.run.cells.find((c) => c.series && c.mmu === mmu)!.job;
+  covered.run.coverage = runCoverage(reserves, [
+    { mmu: false, job: seriesJob(false), tracefile: fixture('nommu.info') },
+    { mmu: true, job: seriesJob(true), tracefile: fixture('mmu.info') },
+  ]);
+  const perFile = 'mm/nommu.c: 2 of 3 changed lines executed on no-MMU; not built on MMU';
+  const missed = 'mm/nommu.c:702 not executed by any test on no-MMU';
+
+  it('markdown: each changed file per kernel, and the lines no test executed called out', () => {
+    const md = markdownReport(covered.run, o);
+    expect(md).toContain('- `mm/nommu.c`: 2 of 3 changed lines executed on no-MMU; not built on MMU');
+    expect(md).toContain(`> - ${missed}`);
+    expect(md).toContain('--coverage');
+    expect(markdownReport(passing.run, o)).not.toContain('Changed lines executed');
+  });
+
+  it('email: the same lines in the body', () => {
+    const body = emailReport(covered.run, o).body;
+    expect(body).toContain(`Changed lines executed (gcov, each kernel with the series):\n\n   ${perFile}\n`);
+    expect(body).toContain(`Changed lines no test executed:\n\n   ${missed}\n`);
+    expect(body).toContain('found no regressions');
+  });
+
+  it('patchwork: the counts in the one-line description, not a bare success', () => {
+    expect(patchworkCheck(covered.run, o)).toMatchObject({ state: 'success', description: 'no regressions on no-MMU and MMU; changed lines executed: 2 of 3 on no-MMU, not built on MMU' });
+  });
+
+  it('kcidb: tests carrying a number, valid against the schema', () => {
+    const schema = JSON.parse(readFileSync(path.join(FIX, 'reports/kcidb-v5.3.schema.json'), 'utf8')) as object;
+    const validate = new Ajv2020({ allErrors: true, strict: false });
+    (addFormatsModule as unknown as (a: Ajv2020) => void)(validate);
+    const d = kcidbReport(covered.run, covered.cells, o);
+    const check = validate.compile(schema);
+    expect(check(d), JSON.stringify(check.errors)).toBe(true);
+    const test = (job: string, p: string) => d.tests.find((t) => t.build_id === `nommu_ci:${job}` && t.path === p);
+    expect(test(seriesJob(false), 'coverage.changed_lines.mm_nommu_c')).toMatchObject({
+      status: 'DONE',
+      number: { value: 66.7, unit: '%' },
+      comment: 'mm/nommu.c: 2 of 3 changed lines executed; lines 702 not executed by any test',
+      misc: { executed_lines: 2, instrumented_lines: 3, changed_lines: 4, not_executed: [[702, 702]] },
+    });
+    expect(test(seriesJob(true), 'coverage.changed_lines.mm_nommu_c')).toMatchObject({ status: 'SKIP', comment: 'mm/nommu.c: not built' });
+    expect(test(seriesJob(true), 'coverage.changed_lines.mm_nommu_c')).not.toHaveProperty('number');
+    expect(test(seriesJob(false), 'coverage.lines')).toMatchObject({ status: 'DONE', number: { value: 20.4, unit: '%' }, comment: '187 of 915 instrumented lines executed in 4 files' });
+    // the base builds carry no coverage tests: the changed lines are the series'
+    expect(d.tests.filter((t) => String(t.path).startsWith('coverage.')).map((t) => t.build_id)).not.toContain(`nommu_ci:${covered.run.cells[0]!.job}`);
+  });
+
+  it('json: the coverage as stored with the run', () => {
+    expect(jsonReport(covered.run, covered.cells, o).coverage).toEqual(covered.run.coverage);
   });
 });
