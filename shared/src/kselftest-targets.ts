@@ -23,8 +23,18 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { KERNEL_IMAGES_DIR } from './paths.js';
 
 export const SELFTESTS_DIR = 'tools/testing/selftests';
+
+/**
+ * Our own kselftest-style targets, offered with every tree's: target name -> its directory in
+ * this repository. A job that names one gets the directory in its selftests as
+ * tools/testing/selftests/<name> (worker/src/kselftest/own.ts), so it builds like the tree's own.
+ */
+export const OWN_TARGETS: Readonly<Record<string, string>> = {
+  'nommu-ci/mm': path.join(KERNEL_IMAGES_DIR, 'rootfs/kselftest/mm'),
+};
 
 export type TestKind = 'prog' | 'custom' | 'script' | 'extended' | 'file';
 
@@ -128,10 +138,11 @@ function settingsTimeout(dir: string): number {
   return 45;
 }
 
-/** A target's tests as its Makefile lists them; null if the tree has no such target. */
+/** A target's tests as its Makefile lists them; null if the tree has no such target (nor do we). */
 export function readTarget(tree: string, target: string): KselftestTarget | null {
   if (!TARGET_RE.test(target) || target.split('/').includes('..')) return null;
-  const dir = path.join(tree, SELFTESTS_DIR, target);
+  const own = Object.hasOwn(OWN_TARGETS, target);
+  const dir = own ? OWN_TARGETS[target]! : path.join(tree, SELFTESTS_DIR, target);
   const mk = path.join(dir, 'Makefile');
   if (!existsSync(mk)) return null;
   const vars = makeVariables(readFileSync(mk, 'utf8'));
@@ -146,14 +157,15 @@ export function readTarget(tree: string, target: string): KselftestTarget | null
     name,
     kind,
     default: kind === 'prog' || kind === 'custom' || kind === 'script',
-    nommu_blocker: nommuBlocker(dir, name, kind),
+    // Ours are written for both kernels and check, at run time, the one they run on.
+    nommu_blocker: own && kind !== 'script' ? null : nommuBlocker(dir, name, kind),
   }));
   return { name: target, timeout_s: settingsTimeout(dir), tests };
 }
 
-/** Every target with its tests (GET /v1/kselftests). */
+/** Every target with its tests, the tree's then ours (GET /v1/kselftests). */
 export function readTargets(tree: string): KselftestTarget[] {
-  return listTargets(tree)
+  return [...listTargets(tree), ...Object.keys(OWN_TARGETS)]
     .map((t) => readTarget(tree, t))
     .filter((t): t is KselftestTarget => t !== null);
 }

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalog } from '@nommu-ci/shared';
-import { listTargets, makeVariables, nommuBlocker, readTarget, SELFTESTS_DIR } from '@nommu-ci/shared';
+import { listTargets, makeVariables, nommuBlocker, OWN_TARGETS, readTarget, readTargets, SELFTESTS_DIR } from '@nommu-ci/shared';
 import { formatPlan } from './rootfs.js';
 import { kselftestFragment, kselftestKconfig } from './kconfig.js';
 
@@ -84,6 +84,22 @@ describe('kselftest targets', () => {
     expect(why.helper).toBeNull();
     expect(why['run.sh']).toMatch(/shell/);
     expect(nommuBlocker(path.join(tree, SELFTESTS_DIR, 'alpha'), 'x86only', 'prog')).toBeNull();
+  });
+
+  it('our own targets: offered with every tree after its own, for both kernels (they test the kernel they run on)', () => {
+    expect(readTargets(tree).map((t) => t.name)).toEqual(['alpha', 'sub/beta', 'nommu-ci/mm']);
+    const mm = readTarget(tree, 'nommu-ci/mm')!;
+    expect(mm.tests.map((t) => [t.name, t.kind, t.default, t.nommu_blocker])).toEqual([
+      ['mappings', 'prog', true, null],
+      ['sysmem', 'prog', true, null],
+    ]);
+    // The heuristic alone would skip mappings on no-MMU: it checks that MAP_FIXED is refused.
+    expect(nommuBlocker(OWN_TARGETS['nommu-ci/mm']!, 'mappings', 'prog')).toMatch(/MAP_FIXED/);
+    // Never looked up in the tree, even where a tree has a directory of that name.
+    mkdirSync(path.join(tree, SELFTESTS_DIR, 'nommu-ci/mm'), { recursive: true });
+    writeFileSync(path.join(tree, SELFTESTS_DIR, 'nommu-ci/mm/Makefile'), 'TEST_GEN_PROGS = other\n');
+    expect(readTarget(tree, 'nommu-ci/mm')!.tests.map((t) => t.name)).toEqual(['mappings', 'sysmem']);
+    rmSync(path.join(tree, SELFTESTS_DIR, 'nommu-ci'), { recursive: true });
   });
 
   const real = loadCatalog()[0]!;
