@@ -64,15 +64,16 @@ function extraResults(d: CellData): TestNode[] {
 
 /**
  * The run's cells with each extra cell's results added to its KUnit cell (same side and kernel).
- * A cell is final only when both of its jobs are: while the extra job runs, the cell shows its
- * state, so readers do not compute a verdict without it.
+ * A cell is final only when both of its jobs are: while its KUnit job has ended and the extra job
+ * has not, the cell is running (one of its jobs ran), so readers do not compute a verdict
+ * without the extra results.
  */
 export function mergeExtras(cells: readonly CellData[], extras: readonly CellData[]): CellData[] {
   return cells.map((c) => {
     const mine = extras.filter((e) => e.cell.mmu === c.cell.mmu && 'series' in e.cell && 'series' in c.cell && e.cell.series === c.cell.series);
     if (mine.length === 0) return c;
     const pending = mine.find((e) => e.record && !FINAL.has(e.record.state));
-    const record = c.record && FINAL.has(c.record.state) && pending ? { ...c.record, state: pending.record!.state } : c.record;
+    const record = c.record && FINAL.has(c.record.state) && pending ? { ...c.record, state: 'running' as const } : c.record;
     return { ...c, record, results: c.results === null && mine.every((e) => e.results === null) ? null : [...(c.results ?? []), ...mine.flatMap(extraResults)] };
   });
 }
