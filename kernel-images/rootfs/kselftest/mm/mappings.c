@@ -9,11 +9,14 @@
  * file); the working directory is the job's hostfs root, an ordinary regular file system that
  * no-MMU can only copy from (no MAP_SHARED).
  *
- * Three cases meet known upstream no-MMU bugs; they fail, naming the bug, rather than being
- * bent to pass or hidden as expected failures: a fixed kernel turns them green.
+ * Cases that meet upstream no-MMU bugs (three known before, READ_IMPLIES_EXEC found here) fail,
+ * naming the bug, rather than being bent to pass or hidden as expected failures (an XFAIL would
+ * stay quiet about a fix, and our KTAP reader has no such state): a fixed kernel turns them
+ * green, and a run compares them as still failing, not as regressions.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
+#include <sys/personality.h>
 #include <sys/stat.h>
 #include "mm-util.h"
 
@@ -124,14 +127,16 @@ static void munmap_partial(void)
 		return;
 	}
 	memset(p, 3, 4 * PAGE);
-	mid = munmap(p + PAGE, PAGE) ? errno : 0;
+	/* The last page (shrinks it from the end), then the middle of what is left (splits it). */
+	mid = munmap(p + 3 * PAGE, PAGE) ? errno : 0;
+	mid = mid ?: (munmap(p + PAGE, PAGE) ? errno : 0);
 	first = munmap(p, PAGE) ? errno : 0;
 	/* What is left must still be there and unchanged. */
-	if (!all_bytes(p + 2 * PAGE, 2 * PAGE, 3))
+	if (!all_bytes(p + 2 * PAGE, PAGE, 3))
 		mid = -1;
-	rest = munmap(p + 2 * PAGE, 2 * PAGE) ? errno : 0;
-	again = munmap(p + 2 * PAGE, 2 * PAGE) ? errno : 0;
-	ksft_print_msg("munmap middle page: %d, first page: %d, rest: %d, rest again: %d\n", mid, first, rest, again);
+	rest = munmap(p + 2 * PAGE, PAGE) ? errno : 0;
+	again = munmap(p + 2 * PAGE, PAGE) ? errno : 0;
+	ksft_print_msg("munmap last and middle page: %d, first page: %d, rest: %d, rest again: %d\n", mid, first, rest, again);
 	ksft_test_result(!mid && !first && !rest && again == (mmu ? 0 : EINVAL),
 			 "munmap of an anonymous mapping in parts; unmapping it again is %s\n", mmu ? "a no-op" : "EINVAL");
 }
@@ -377,7 +382,10 @@ static void mremap_refusals(void)
 		return;
 	}
 	sh = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	e_len = map_errno(mremap(a, 3 * PAGE, 2 * PAGE, 0));
+	if (map_errno(mremap(a + 1, PAGE, PAGE, 0)) != EINVAL)
+		e_len = -1;
+	else
+		e_len = map_errno(mremap(a, 3 * PAGE, 2 * PAGE, 0));
 	if (mmu) /* Shrinking part of it left a hole: map the whole of it again. */
 		a = mremap(a, 2 * PAGE, 4 * PAGE, MREMAP_MAYMOVE);
 	e_fixed = map_errno(mremap(a, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, dst));
@@ -445,6 +453,213 @@ static void dev_zero(void)
 			 !mmu && e_priv == EINVAL ? " [known no-MMU bug: a private mapping of /dev/zero is EINVAL]" : "");
 }
 
+
+/* Code in a file, mapped private read/exec, runs: a tmpfs file (no-MMU maps the page cache directly) and a hostfs one (a copy). */
+static void file_exec(void)
+{
+	static const unsigned char ret7[] = { 0xb8, 7, 0, 0, 0, 0xc3 }; /* mov $7,%eax; ret */
+	static const char *const paths[] = { TMPFILE, HOSTFILE };
+	int got[2] = { -1, -1 };
+
+	for (int i = 0; i < 2; i++) {
+		int fd = make_file(paths[i], 1);
+		unsigned char *p;
+
+		if (pwrite(fd, ret7, sizeof(ret7), 0) != (ssize_t)sizeof(ret7))
+			ksft_exit_fail_msg("writing %s: %s\n", paths[i], strerror(errno));
+		p = mmap(NULL, PAGE, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+		close(fd);
+		if (p == MAP_FAILED) {
+			got[i] = -errno;
+			continue;
+		}
+		got[i] = ((int (*)(void))p)();
+		munmap(p, PAGE);
+	}
+	unlink(HOSTFILE);
+	ksft_test_result(got[0] == 7 && got[1] == 7, "code in a tmpfs and a hostfs file, mapped read/exec, runs (%d, %d)\n", got[0], got[1]);
+}
+
+/*
+ * A file offset past the largest file size: with an MMU, EOVERFLOW (file_mmap_ok()). Without one
+ * nommu only checks that the page index does not wrap (which a 64-bit offset cannot make it do),
+ * and reading the private copy from there fails: EINVAL. An unaligned offset is EINVAL on both.
+ */
+static void offset_overflow(void)
+{
+	int fd = make_file(TMPFILE, 1);
+	off_t far = (off_t)(~0ULL >> 1) & ~(off_t)(PAGE - 1);
+	int err = map_errno(mmap(NULL, 2 * PAGE, PROT_READ, MAP_PRIVATE, fd, far));
+	int err2 = map_errno(mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, fd, 1));
+
+	close(fd);
+	ksft_test_result(err == (mmu ? EOVERFLOW : EINVAL) && err2 == EINVAL,
+			 "mmap at an offset past the largest file size is %s (%d), at an unaligned one EINVAL (%d)\n",
+			 mmu ? "EOVERFLOW" : "EINVAL", err, err2);
+}
+
+/*
+ * READ_IMPLIES_EXEC: a PROT_READ mapping, anonymous or of a tmpfs file, becomes executable
+ * ("r-xp" in /proc/self/maps). No-MMU bug: validate_mmap_request() adds PROT_EXEC to its own
+ * copy of prot (a by-value argument), which do_mmap() never sees: the mappings stay "r--".
+ */
+static void read_implies_exec(void)
+{
+	int old = personality(0xffffffff);
+	int fd = make_file(TMPFILE, 1);
+	char *anon, *file;
+	char la[256] = "", lf[256] = "";
+	FILE *maps;
+	char line[512];
+	unsigned long lo, hi;
+
+	if (old < 0 || personality(old | READ_IMPLIES_EXEC) < 0) {
+		ksft_test_result_fail("READ_IMPLIES_EXEC: personality: %s\n", strerror(errno));
+		close(fd);
+		return;
+	}
+	anon = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	file = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+	personality(old);
+	close(fd);
+	maps = fopen("/proc/self/maps", "r");
+	while (maps && fgets(line, sizeof(line), maps)) {
+		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+			continue;
+		if (lo == (uintptr_t)anon)
+			snprintf(la, sizeof(la), "%.4s", strchr(line, ' ') + 1);
+		if (lo == (uintptr_t)file)
+			snprintf(lf, sizeof(lf), "%.4s", strchr(line, ' ') + 1);
+	}
+	if (maps)
+		fclose(maps);
+	if (anon != MAP_FAILED)
+		munmap(anon, PAGE);
+	if (file != MAP_FAILED)
+		munmap(file, PAGE);
+	ksft_test_result(!strncmp(la, "r-x", 3) && !strncmp(lf, "r-x", 3),
+			 "READ_IMPLIES_EXEC makes PROT_READ mappings executable: anonymous %s, file %s%s\n", la, lf,
+			 !mmu && !strncmp(la, "r--", 3) ? " [no-MMU bug: validate_mmap_request() drops the PROT_EXEC it adds]" : "");
+}
+
+/*
+ * vm.nr_trim_pages (no-MMU only): an anonymous mapping comes from a power-of-2 block of pages,
+ * the excess freed when it is at least nr_trim_pages (0: never). MmapCopy in /proc/meminfo
+ * counts what is kept: 3 pages kept with trimming, 4 without. With an MMU there is no such
+ * sysctl.
+ */
+static long mmap_copy_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MmapCopy: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static int write_trim(const char *v)
+{
+	int fd = open("/proc/sys/vm/nr_trim_pages", O_WRONLY);
+	int ok = fd >= 0 && write(fd, v, strlen(v)) == (ssize_t)strlen(v);
+
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : errno;
+}
+
+static void trim_pages(void)
+{
+	long kept[2] = { -1, -1 };
+	int err;
+
+	if (mmu) {
+		err = access("/proc/sys/vm/nr_trim_pages", F_OK) ? errno : 0;
+		ksft_test_result(err == ENOENT, "there is no vm.nr_trim_pages with an MMU (errno %d)\n", err);
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		long before;
+		char *p;
+
+		if (write_trim(i ? "0" : "1"))
+			break;
+		before = mmap_copy_kb();
+		p = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			break;
+		kept[i] = mmap_copy_kb() - before;
+		munmap(p, 3 * PAGE);
+	}
+	err = write_trim("1");
+	ksft_test_result(kept[0] == 12 && kept[1] == 16 && !err,
+			 "vm.nr_trim_pages: a 3-page mapping keeps 12 kB when trimmed, 16 kB with trimming off (%ld, %ld)\n", kept[0], kept[1]);
+}
+
+/* Truncating a file past the end of its shared mapping is allowed on both; the mapping stays. */
+static void truncate_past_shared(void)
+{
+	int fd;
+	char *p;
+	int err;
+
+	unlink(TMPFILE);
+	fd = open(TMPFILE, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, 3 * PAGE)) {
+		ksft_test_result_fail("truncating past a shared mapping: %s\n", strerror(errno));
+		return;
+	}
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		ksft_test_result_fail("truncating past a shared mapping: mmap: %s\n", strerror(errno));
+		close(fd);
+		return;
+	}
+	err = ftruncate(fd, 2 * PAGE) ? errno : 0;
+	p[0] = 't';
+	err = err ?: (file_byte(fd, 0) == 't' ? 0 : -1);
+	munmap(p, PAGE);
+	close(fd);
+	ksft_test_result(!err, "truncating a file past the end of its shared mapping: allowed, the mapping still writes it (%d)\n", err);
+}
+
+/*
+ * A shared mapping of part of what another shared mapping of the file covers: the same bytes
+ * (no-MMU: the same region, at an offset into it). Each is then unmapped on its own.
+ */
+static void shared_subset(void)
+{
+	int fd;
+	char *whole, *part;
+	int ok, ew, ep;
+
+	unlink(TMPFILE);
+	fd = open(TMPFILE, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, 2 * PAGE)) {
+		ksft_test_result_fail("a shared mapping inside another: %s\n", strerror(errno));
+		return;
+	}
+	whole = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	part = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, PAGE);
+	close(fd);
+	if (whole == MAP_FAILED || part == MAP_FAILED) {
+		ksft_test_result_fail("a shared mapping inside another: mmap: %s\n", strerror(errno));
+		return;
+	}
+	ksft_print_msg("whole at %p, its second page mapped at %p\n", whole, part);
+	whole[PAGE + 1] = 'q';
+	part[2] = 'r';
+	ok = part[1] == 'q' && whole[PAGE + 2] == 'r';
+	ep = munmap(part, PAGE) ? errno : 0;
+	ew = munmap(whole, 2 * PAGE) ? errno : 0;
+	ksft_test_result(ok && !ep && !ew, "a shared mapping of the second page of another: the same bytes, each unmapped on its own (%d, %d)%s\n",
+			 ep, ew, !mmu && part == whole + PAGE && (ep || ew) ? " [no-MMU: the overlapping VMA replaced part of the other in the mm's tree]" : "");
+}
+
 /*
  * The same page of the same file mapped twice, read-only and private: no-MMU shares one region
  * between the two VMAs (same address). Each must stay unmappable on its own. Known no-MMU bug:
@@ -505,7 +720,7 @@ int main(void)
 	mmu = kernel_has_mmu();
 	ksft_print_header();
 	ksft_print_msg("the kernel %s\n", mmu ? "has an MMU" : "has no MMU");
-	ksft_set_plan(20);
+	ksft_set_plan(26);
 	anon_private();
 	anon_shared();
 	anon_exec();
@@ -519,11 +734,17 @@ int main(void)
 	truncate_shared();
 	file_shared_hostfs();
 	file_refusals();
+	file_exec();
+	offset_overflow();
+	read_implies_exec();
+	trim_pages();
+	truncate_past_shared();
 	munmap_file_partial();
 	mremap_anon();
 	mremap_refusals();
 	large_anon();
 	dev_zero();
+	shared_subset();
 	same_range_twice();
 	proc_mem_write();
 	unlink(TMPFILE);

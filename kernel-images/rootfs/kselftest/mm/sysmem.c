@@ -318,6 +318,48 @@ static void proc_mem_read(void)
 	ksft_test_result(ok && err == EIO, "/proc/self/mem reads a mapping's bytes; after munmap EIO (errno %d)\n", err);
 }
 
+/*
+ * /proc/self/status accounts the process's memory: with an MMU in pages (VmSize grows by a
+ * 1 MiB mapping); without one in bytes of the objects that back it (fs/proc/task_nommu.c: Mem,
+ * Slack, Shared, sized with nommu's kobjsize()), and Mem grows by at least the mapping.
+ */
+static long status_value(const char *key)
+{
+	static char buf[8192];
+	ssize_t n = 0, got = 0;
+	int fd = open("/proc/self/status", O_RDONLY);
+	char *at;
+
+	if (fd < 0)
+		return -1;
+	while (got < (ssize_t)sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = 0;
+	at = strstr(buf, key);
+	return at ? atol(at + strlen(key)) : -1;
+}
+
+static void proc_status(void)
+{
+	const char *key = mmu ? "VmSize:" : "Mem:";
+	long before = status_value(key), after;
+	char *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		ksft_test_result_fail("/proc/self/status: %s\n", strerror(errno));
+		return;
+	}
+	after = status_value(key);
+	munmap(p, 1 << 20);
+	ksft_print_msg("%s %ld before, %ld with a 1 MiB mapping; Slack: %ld\n", key, before, after, mmu ? -1 : status_value("Slack:"));
+	if (mmu)
+		ksft_test_result(before > 0 && after - before == 1024, "/proc/self/status: VmSize grows by 1024 kB with a 1 MiB mapping\n");
+	else
+		ksft_test_result(before > 0 && after - before >= (1 << 20) && status_value("Slack:") >= 0,
+				 "/proc/self/status: Mem grows by at least 1 MiB (in bytes) with a 1 MiB mapping, Slack is there\n");
+}
+
 /* Many small mappings, each its own VMA, all unmapped again: the mm's tree grows and shrinks. */
 static void many_mappings(void)
 {
@@ -344,7 +386,7 @@ int main(void)
 	mmu = kernel_has_mmu();
 	ksft_print_header();
 	ksft_print_msg("the kernel %s\n", mmu ? "has an MMU" : "has no MMU");
-	ksft_set_plan(11);
+	ksft_set_plan(12);
 	mmu_only_calls();
 	mprotect_refusals();
 	brk_heap();
@@ -355,6 +397,7 @@ int main(void)
 	proc_maps();
 	proc_smaps();
 	proc_mem_read();
+	proc_status();
 	many_mappings();
 	ksft_finished();
 }
