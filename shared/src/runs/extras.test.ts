@@ -14,6 +14,7 @@ import { startRedisServer, type RedisServer } from '../redis-server.js';
 import type { TestNode } from '../result.js';
 import { JobStore } from '../store.js';
 import { extraCells, extraRequest, MM_TARGET, touchesMm, type ExtraCell } from './extras.js';
+import { narrowTargets } from './blame.js';
 import { loadCells } from './live.js';
 import { finishSampleJob, listSuite, sampleRun } from './samples.js';
 import { runSeries } from './series.js';
@@ -95,6 +96,8 @@ describe('extra cells of a run', () => {
     expect(v.kernels[1]!.tests).toEqual([]);
     expect(v.outcome).toBe('regression');
     expect(v.headline).toBe('1 new test failure on no-MMU');
+    // per_patch narrows with KUnit prefix jobs, which cannot show it: nothing to narrow.
+    expect(narrowTargets(v)).toEqual([]);
     // Without extras the same run is what it was.
     expect(computeVerdict(await loadCells(store, run)).outcome).toBe('pass');
   });

@@ -17,6 +17,11 @@ export const MM_TARGET = 'nommu-ci/mm';
 /** An extra cell: a cell of the matrix, run as a kselftest job of one target. */
 export type ExtraCell = Cell & { target: string };
 
+/** A test path from an extra cell's results (prefix jobs of per_patch narrowing do not run them). */
+export function fromExtraCell(path: string): boolean {
+  return path === MM_TARGET || path.startsWith(`${MM_TARGET}.`);
+}
+
 /** The series changes a file under mm/. */
 export function touchesMm(series: RunSeries): boolean {
   return series.patches.some((p) => p.files.some((f) => f.startsWith('mm/')));
