@@ -6,6 +6,7 @@
  *
  *   npx tsx bench/kselftest-counts.ts [--kernels nommu,mmu] [--targets timers,mm,...]
  *                                     [--test-timeout 30] [--out FILE.json] [--ignore-heuristic]
+ *                                     [--blocked-only]
  *
  * Each job names every compiled program of its target (TEST_GEN_PROGS, TEST_CUSTOM_PROGS,
  * TEST_GEN_PROGS_EXTENDED, TEST_GEN_FILES; not the shell scripts, which the rootfs cannot run):
@@ -16,7 +17,8 @@
  * program that skips itself and one the worker skipped (needs an MMU, does not build) are both
  * `skip`; each program that did not pass is listed with its reason. --ignore-heuristic runs on
  * no-MMU also the programs the source heuristic says need an MMU (the worker's
- * NOMMU_CI_KSELFTEST_IGNORE_NOMMU_BLOCKERS), to check the heuristic against real runs.
+ * NOMMU_CI_KSELFTEST_IGNORE_NOMMU_BLOCKERS), to check the heuristic against real runs;
+ * --blocked-only names only those programs (the heuristic's verdicts, without the rest's cost).
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     'test-timeout': { type: 'string', default: '30' },
     out: { type: 'string' },
     'ignore-heuristic': { type: 'boolean' },
+    'blocked-only': { type: 'boolean' },
   },
 });
 // Read by the worker's plan.ts when it is imported, below.
@@ -71,7 +74,9 @@ try {
         kernel: kernel.name,
         mmu: k === 'mmu',
         targets: [target],
-        tests: readTarget(tree, target)!.tests.filter((x) => x.kind !== 'script').map((x) => `${target}:${x.name}`),
+        tests: readTarget(tree, target)!
+          .tests.filter((x) => x.kind !== 'script' && (!values['blocked-only'] || x.nommu_blocker !== null))
+          .map((x) => `${target}:${x.name}`),
         test_timeout_s: Number(values['test-timeout']),
         timeout_s: 14400,
       };

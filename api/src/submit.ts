@@ -11,6 +11,8 @@ import type { Redis } from 'ioredis';
 import {
   cellJobOptions,
   cellRequest,
+  extraCells,
+  extraRequest,
   newJobRecord,
   prefixMbox,
   runQueueNames,
@@ -59,6 +61,9 @@ export async function queueRun(
     { key: 'series-nommu', series: true, mmu: false, job: randomUUID() },
     { key: 'series-mmu', series: true, mmu: true, job: randomUUID() },
   ];
+  const series = runSeries(input.parsed);
+  // A series touching mm/ also runs the mm exerciser on both kernels (extras.ts).
+  const extras = extraCells(series, randomUUID);
   const run: RunRecord = {
     id,
     state: 'queued',
@@ -66,8 +71,9 @@ export async function queueRun(
     finished_at: null,
     kernel: input.kernel,
     options: input.options,
-    series: runSeries(input.parsed),
+    series,
     cells,
+    ...(extras.length > 0 ? { extras } : {}),
     prefixes: [],
     verdict: null,
     blame: null,
@@ -80,6 +86,9 @@ export async function queueRun(
   for (const c of cells) {
     await deps.store.create({ ...newJobRecord(c.job, 'kunit'), submitted_by: run.submitted_by ?? null }, cellRequest(run, c.mmu, c.series ? seriesPatch : undefined));
   }
+  for (const c of extras) {
+    await deps.store.create({ ...newJobRecord(c.job, 'kselftest'), submitted_by: run.submitted_by ?? null }, extraRequest(run, c, c.series ? seriesPatch : undefined));
+  }
   const names = runQueueNames(deps.queue.name);
   try {
     await deps.flow.add({
@@ -87,14 +96,21 @@ export async function queueRun(
       queueName: names.runs,
       data: { id },
       opts: { jobId: id, attempts: 5, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } },
-      children: cells.map((c, i) => {
-        const priority = input.priorities?.[i];
-        return { name: 'kunit', queueName: deps.queue.name, data: { id: c.job }, opts: { ...cellJobOptions(c.job), ...(priority ? { priority } : {}) } };
-      }),
+      children: [
+        ...cells.map((c, i) => {
+          const priority = input.priorities?.[i];
+          return { name: 'kunit', queueName: deps.queue.name, data: { id: c.job }, opts: { ...cellJobOptions(c.job), ...(priority ? { priority } : {}) } };
+        }),
+        // After the KUnit cells, at the last cell's priority: the same submitter's work.
+        ...extras.map((c) => {
+          const priority = input.priorities?.[cells.length - 1];
+          return { name: 'kselftest', queueName: deps.queue.name, data: { id: c.job }, opts: { ...cellJobOptions(c.job), ...(priority ? { priority } : {}) } };
+        }),
+      ],
     });
   } catch (err) {
     const message = `could not queue: ${(err as Error).message}`;
-    for (const c of cells) await deps.store.update(c.job, { state: 'error', stage: 'infra', message }).catch(() => undefined);
+    for (const c of [...cells, ...extras]) await deps.store.update(c.job, { state: 'error', stage: 'infra', message }).catch(() => undefined);
     await deps.runs.remove(id).catch(() => undefined);
     throw err;
   }

@@ -31,6 +31,20 @@ describe.skipIf(!tree.available)('GET /v1/kselftests', () => {
     expect(mm.tests.find((t) => t.kind === 'script')!.nommu_blocker).toMatch(/shell/);
   });
 
+  it('offers our own nommu-ci/mm on every available kernel, runnable without an MMU', async () => {
+    for (const k of loadCatalog().filter((x) => x.available)) {
+      const r = await app.inject({ method: 'GET', url: `/v1/kselftests?kernel=${k.name}&target=nommu-ci/mm` });
+      expect(r.statusCode, k.name).toBe(200);
+      expect(r.json(), k.name).toEqual([
+        {
+          name: 'nommu-ci/mm',
+          timeout_s: 45,
+          tests: ['mappings', 'sysmem'].map((name) => ({ name, kind: 'prog', default: true, nommu: true, nommu_blocker: null })),
+        },
+      ]);
+    }
+  });
+
   it('one target; unknown target and kernel are 4xx naming the field', async () => {
     const one = await app.inject({ method: 'GET', url: '/v1/kselftests?target=timers' });
     expect(one.statusCode).toBe(200);

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
-import { JobStore, loadBootSelftests, loadCatalog, MAX_PATCH_BYTES, parseMbox, REPO_DIR, runQueueNames, RunStore, type QueueJobData, type RunRecord, type SeriesInfo } from '@nommu-ci/shared';
+import { JobStore, loadBootSelftests, loadCatalog, MAX_PATCH_BYTES, parseMbox, REPO_DIR, runQueueNames, RunStore, type QueueJobData, type RunRecord, type SeriesInfo, type TestNode } from '@nommu-ci/shared';
 import { finishSampleJob, listSuite } from '@nommu-ci/shared/testing';
 import { startRedisServer, type RedisServer } from '@nommu-ci/shared/redis-server';
 import { buildApp } from '../app.js';
@@ -51,12 +51,12 @@ const post = (payload: unknown) => app.inject({ method: 'POST', url: '/v1/runs',
 const getRun = async (id: string) => (await app.inject(`/v1/runs/${id}`)).json() as Omit<RunRecord, 'cells'> & { cells: (RunRecord['cells'][number] & { state: string })[] };
 
 describe('POST /v1/runs', () => {
-  it('queues the matrix {base, series} x {no-MMU, MMU} as four ordinary jobs under one flow', async () => {
+  it('queues the matrix {base, series} x {no-MMU, MMU} as four ordinary jobs under one flow, four more for nommu-ci/mm (the series touches mm/)', async () => {
     const res = await post({ patch: FIXTURE, kconfig_add: ['CONFIG_KASAN=y'], filter_glob: 'list-kunit-test' });
     expect(res.statusCode).toBe(202);
     const { id, jobs } = res.json() as { id: string; jobs: string[] };
     expect(res.headers.location).toBe(`/v1/runs/${id}`);
-    expect(jobs).toHaveLength(4);
+    expect(jobs).toHaveLength(8);
     // visible as ordinary jobs
     const listed = ((await app.inject('/v1/jobs?limit=10')).json() as { id: string; state: string }[]).map((j) => j.id);
     expect(listed.sort()).toEqual([...jobs].sort());
@@ -82,10 +82,24 @@ describe('POST /v1/runs', () => {
       // The base half may take a base result measured before; the series half never.
       expect((r as { reuse_base_result?: boolean }).reuse_base_result).toBe(c.series ? undefined : true);
     }
-    // BullMQ: the parent waits for its four children in the jobs queue
+    // mm/nommu.c is in the series: the mm exerciser runs on the same matrix, with the run's options that apply.
+    const stored = (await new RunStore(redis).get(id))!;
+    expect(stored.extras!.map((c) => [c.key, c.series, c.mmu, c.target])).toEqual([
+      ['base-nommu', false, false, 'nommu-ci/mm'],
+      ['base-mmu', false, true, 'nommu-ci/mm'],
+      ['series-nommu', true, false, 'nommu-ci/mm'],
+      ['series-mmu', true, true, 'nommu-ci/mm'],
+    ]);
+    expect(jobs).toEqual([...run.cells, ...stored.extras!].map((c) => c.job));
+    for (const c of stored.extras!) {
+      const r = await store.request(c.job);
+      expect(r).toEqual({ kind: 'kselftest', kernel: 'debian-7.2', mmu: c.mmu, targets: ['nommu-ci/mm'], kconfig_add: ['CONFIG_KASAN=y'], ...(c.series ? { patch: expect.any(String) } : {}) });
+      expect((await store.get(c.job))?.kind).toBe('kselftest');
+    }
+    // BullMQ: the parent waits for its eight children in the jobs queue
     const parent = await runsQueue.getJob(id);
     expect(await parent!.getState()).toBe('waiting-children');
-    expect((await parent!.getDependenciesCount()).unprocessed).toBe(4);
+    expect((await parent!.getDependenciesCount()).unprocessed).toBe(8);
     for (const j of jobs) {
       const child = await queue.getJob(j);
       expect(child?.data).toEqual({ id: j });
@@ -148,6 +162,14 @@ describe('POST /v1/runs', () => {
   });
 });
 
+/** A passing nommu-ci/mm result tree, as a kselftest job stores it. */
+const mmTree = (): TestNode => ({
+  name: 'nommu-ci/mm',
+  status: 'pass',
+  diagnostics: [],
+  children: [{ name: 'mappings', status: 'pass', diagnostics: [], children: [{ name: 'anonymous private mapping', status: 'pass', diagnostics: [], children: [] }] }],
+});
+
 describe('reading a run', () => {
   async function finishedRun(): Promise<{ id: string; run: Awaited<ReturnType<typeof getRun>> }> {
     const { id } = (await post({ patch: FIXTURE })).json() as { id: string };
@@ -158,6 +180,12 @@ describe('reading a run', () => {
     await finishSampleJob(store, job('base-mmu'), true, { kind: 'passed' });
     await finishSampleJob(store, job('series-nommu'), false, { kind: 'build-failed' });
     await finishSampleJob(store, job('series-mmu'), true, { kind: 'test-failed', tests: [listSuite({ list_test_list_empty: 'fail' })] });
+    // The KUnit cells have ended, the mm exerciser's have not: no verdict yet.
+    expect((await getRun(id)).state).toBe('running');
+    const extras = (await new RunStore(redis).get(id))!.extras!;
+    for (const c of extras) {
+      await finishSampleJob(store, c.job, c.mmu, c.key === 'series-nommu' ? { kind: 'build-failed' } : { kind: 'passed', tests: [mmTree()] });
+    }
     return { id, run: await getRun(id) };
   }
 
@@ -218,7 +246,7 @@ describe('reading a run', () => {
     const { id, jobs } = (await post({ patch: FIXTURE })).json() as { id: string; jobs: string[] };
     const res = await app.inject({ method: 'DELETE', url: `/v1/runs/${id}` });
     expect(res.statusCode).toBe(202);
-    expect((res.json() as { jobs: { id: string; state: string }[] }).jobs.map((j) => j.state)).toEqual(['canceled', 'canceled', 'canceled', 'canceled']);
+    expect((res.json() as { jobs: { id: string; state: string }[] }).jobs.map((j) => j.state)).toEqual(Array(8).fill('canceled'));
     for (const j of jobs) {
       expect((await store.get(j))?.state).toBe('canceled');
       expect(await queue.getJob(j)).toBeUndefined();

@@ -141,7 +141,8 @@ export const runRoutes: FastifyPluginAsync = async (app) => {
         throw new HttpError(503, `queue unavailable: ${(err as Error).message}`);
       }
       for (const c of run.cells) app.metrics.jobsSubmitted.inc({ kind: 'kunit', mmu: String(c.mmu) });
-      return reply.code(202).header('location', `/v1/runs/${run.id}`).send({ id: run.id, jobs: run.cells.map((c) => c.job) });
+      for (const c of run.extras ?? []) app.metrics.jobsSubmitted.inc({ kind: 'kselftest', mmu: String(c.mmu) });
+      return reply.code(202).header('location', `/v1/runs/${run.id}`).send({ id: run.id, jobs: [...run.cells, ...(run.extras ?? [])].map((c) => c.job) });
     },
   );
 
@@ -211,7 +212,7 @@ export const runRoutes: FastifyPluginAsync = async (app) => {
       if (!run) throw new HttpError(404, `no run ${id}`);
       if (run.finished_at) throw new HttpError(409, `run ${id} already ended (${run.state})`);
       const jobs: { id: string; state: string }[] = [];
-      for (const c of [...run.cells, ...run.prefixes]) {
+      for (const c of [...run.cells, ...(run.extras ?? []), ...run.prefixes]) {
         // The job route's own cancel: a queued job is dropped (and leaves the run's flow), a running one is killed.
         const res = await app.inject({ method: 'DELETE', url: `/v1/jobs/${c.job}`, headers: req.headers.authorization ? { authorization: req.headers.authorization } : {} });
         if (res.statusCode === 202) jobs.push(res.json() as { id: string; state: string });

@@ -7,6 +7,7 @@
  */
 import type { Blame, CellData, RunSeries } from './model.js';
 import { compareTests, type Verdict } from './verdict.js';
+import { fromExtraCell } from './extras.js';
 
 export interface NarrowTarget {
   mmu: boolean;
@@ -16,7 +17,10 @@ export interface NarrowTarget {
   what: string;
 }
 
-/** The first regression of each kernel that has one (an apply failure already names its patch). */
+/**
+ * The first regression of each kernel that has one (an apply failure already names its patch).
+ * Not one in an extra cell's results (extras.ts): the prefix jobs are KUnit jobs, which cannot show it.
+ */
 export function narrowTargets(v: Verdict): NarrowTarget[] {
   if (v.apply) return [];
   const out: NarrowTarget[] = [];
@@ -24,7 +28,7 @@ export function narrowTargets(v: Verdict): NarrowTarget[] {
     if (k.build) out.push({ mmu: k.mmu, kind: 'build', what: `${k.build.stage} breakage${k.build.locations[0] ? ` at ${k.build.locations[0].file}:${k.build.locations[0].line}` : ''}` });
     else if (k.boot) out.push({ mmu: k.mmu, kind: 'boot', what: 'boot failure' });
     else {
-      const t = k.tests.find((x) => x.regression);
+      const t = k.tests.find((x) => x.regression && !fromExtraCell(x.path));
       if (t) out.push({ mmu: k.mmu, kind: 'test', path: t.path, what: `${t.path} (${t.kind})` });
     }
   }

@@ -5,4 +5,5 @@ export * from './verdict.js';
 export * from './series.js';
 export * from './reports/index.js';
 export * from './live.js';
+export * from './extras.js';
 export * from './blame.js';

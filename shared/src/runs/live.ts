@@ -8,6 +8,7 @@ import { QUEUE_NAME } from '../queue.js';
 import type { JobStore } from '../store.js';
 import { RUNS_QUEUE, WEBHOOKS_QUEUE, type Cell, type CellData, type PrefixCell, type RunRecord, type RunState } from './model.js';
 import { computeVerdict, runStateOf } from './verdict.js';
+import { mergeExtras } from './extras.js';
 
 /** The runs and webhooks queues that go with a jobs queue (tests use their own jobs queue names). */
 export function runQueueNames(jobsQueue: string): { runs: string; webhooks: string } {
@@ -23,8 +24,10 @@ export async function loadCell(store: JobStore, cell: Cell | PrefixCell): Promis
   return { cell, record, results, buildLog: log ? log.toString('utf8') : null };
 }
 
+/** The run's cells, each with its extra cell's results added (extras.ts). */
 export async function loadCells(store: JobStore, run: RunRecord): Promise<CellData[]> {
-  return Promise.all(run.cells.map((c) => loadCell(store, c)));
+  const [cells, extras] = await Promise.all([Promise.all(run.cells.map((c) => loadCell(store, c))), Promise.all((run.extras ?? []).map((c) => loadCell(store, c)))]);
+  return mergeExtras(cells, extras);
 }
 
 export const cellDone = (d: CellData) => d.record === null || FINAL_STATES.has(d.record.state);

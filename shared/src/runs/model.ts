@@ -125,6 +125,8 @@ export interface RunRecord {
   };
   series: RunSeries;
   cells: Cell[];
+  /** Kselftest jobs some runs add (extras.ts); their results join the cells' when loaded. Absent: none. */
+  extras?: import('./extras.js').ExtraCell[];
   prefixes: PrefixCell[];
   verdict: Verdict | null;
   /** With per_patch, once narrowed: the first bad patch of each kernel's first regression. */

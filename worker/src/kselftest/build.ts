@@ -26,6 +26,8 @@
  * with it, and its first error lines are its skip reason; a program that came out dynamic, or
  * (static-pie) at a fixed address, is refused the same way (unusableProgram).
  *
+ * Our own targets (own.ts) are copied into selftests/ first, with a key of their sources.
+ *
  * Caching: an unpatched tree builds in a shared root under KSELFTEST_CACHE keyed by (tree, link,
  * toolchain), locked while it builds; make only rebuilds what is missing or older, and failures
  * are remembered in .failed/ so the next job does not retry them. A patched tree builds in the
@@ -42,6 +44,7 @@ import { withLock } from '../locks.js';
 import { describeExit, runSandboxed, SANDBOX_GID, SANDBOX_UID, type Mount } from '../sandbox.js';
 import { SELFTESTS_DIR } from '@nommu-ci/shared';
 import { TOOLCHAINS, TOOLS_MOUNT, toolsDir, toolsKey, type Link, type Toolchain } from './toolchains.js';
+import { isOwnTarget, placeOwnTarget } from './own.js';
 
 export type { Link } from './toolchains.js';
 
@@ -253,6 +256,7 @@ async function buildIn(o: BuildTestsOptions, r: Root, trusted: boolean): Promise
   for (const sel of o.selection) {
     const out = path.join(r.out, sel.target);
     const failedDir = path.join(out, '.failed');
+    if (isOwnTarget(sel.target)) placeOwnTarget(r.selftests, chains.map((tc) => outOf(o, r, tc).host), sel.target, chownSandbox);
     for (const tc of chains) {
       const base = outOf(o, r, tc).host;
       mkdirSync(path.join(base, sel.target), { recursive: true });

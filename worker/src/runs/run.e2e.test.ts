@@ -3,7 +3,9 @@
  * 2/3 breaks list-kunit-test.list_test_list_empty, 3/3 breaks only the no-MMU build) as a flow of
  * four jobs, the real job worker builds and boots the four User-Mode Linux kernels in its sandbox,
  * and the run worker computes the verdict. Checked: the verdict names the KUnit regression on the
- * MMU kernel and the no-MMU-only build break with its file, and every report renders.
+ * MMU kernel and the no-MMU-only build break with its file, and every report renders. 3/3
+ * touches mm/, so the run also runs nommu-ci/mm on the four kernels (kselftest jobs): its results
+ * join the cells', and on MMU, where both sides build, they compare without a change.
  *
  * Builds share two cores: the base builds are cached between runs (the same small kunitconfig as
  * the pipeline test), the series builds are incremental copies of them.
@@ -12,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { loadBootSelftests, loadCatalog, loadSeries, REPO_DIR, runQueueNames, RunStore, type QueueJobData, type RunRecord } from '@nommu-ci/shared';
+import { loadBootSelftests, loadCatalog, loadCells, loadSeries, REPO_DIR, runQueueNames, RunStore, type QueueJobData, type RunRecord } from '@nommu-ci/shared';
 import { buildApp } from '@nommu-ci/api';
 import { freshQueueName, startTestRedis, type TestRedis } from '../../test/helpers.js';
 import { startWorker, type RunningWorker } from '../index.js';
@@ -84,6 +86,14 @@ describe.skipIf(!kernel.available || series === null)('a real run of the fixture
       // 2/3 breaks list_test_list_empty on the MMU kernel (the no-MMU series kernel does not build)
       expect(mmu!.tests.filter((x) => x.regression).map((x) => [x.path, x.kind]), detail).toEqual([['list-kunit-test.list_test_list_empty', 'new-failure']]);
       expect(v.headline).toBe('breaks only the no-MMU build; 1 new test failure on MMU');
+      // nommu-ci/mm ran on the base kernels and the series' MMU kernel; the series' no-MMU kernel does not build.
+      expect(run.extras?.map((c) => c.key)).toEqual(['base-nommu', 'base-mmu', 'series-nommu', 'series-mmu']);
+      const cells = await loadCells(t.store, run);
+      const mm = (i: number) => cells[i]!.results?.find((r) => r.name === 'nommu-ci/mm');
+      expect(mm(0)?.children.map((c) => c.name), detail).toEqual(['mappings', 'sysmem']);
+      expect(mm(1)?.status, detail).toBe('pass');
+      expect(mm(3)?.status, detail).toBe('pass');
+      expect(mmu!.tests.filter((x) => x.path.startsWith('nommu-ci/mm')), detail).toEqual([]);
       // the reports
       for (const format of ['markdown', 'email', 'patchwork', 'kcidb', 'json']) {
         const r = await app.inject(`/v1/runs/${id}/report?format=${format}`);
