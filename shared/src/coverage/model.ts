@@ -36,7 +36,7 @@ export type JobCoverage = Static<typeof JobCoverageSchema>;
 /** One kernel of a run: its series job's tracefile against the series' changed lines. */
 export const KernelCoverageSchema = Type.Object({
   mmu: Type.Boolean(),
-  job: Type.String({ description: 'the series job whose tracefile this is' }),
+  job: Type.String({ description: "the series KUnit job whose tracefile this is (with, for a series that touches mm/, the lines its nommu-ci/mm job executed on the same kernel)" }),
   totals: Type.Union([CoverageTotalsSchema, Type.Null()]),
   files: Type.Array(ChangedFileCoverageSchema),
   missing: Type.Union([Type.String(), Type.Null()], { description: 'why there is no measurement (no tracefile, or an unreadable one); null when measured' }),

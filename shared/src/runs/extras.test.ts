@@ -65,6 +65,9 @@ describe('extra cells of a run', () => {
     const run = { kernel: 'debian-7.2', options: { per_patch: false, kconfig_add: ['CONFIG_DEBUG_VM=y'], timeout_s: 600, kunitconfig: 'CONFIG_KUNIT=y\n' } };
     expect(extraRequest(run, cells[2]!, 'PATCH')).toEqual({ kind: 'kselftest', kernel: 'debian-7.2', mmu: false, targets: [MM_TARGET], patch: 'PATCH', kconfig_add: ['CONFIG_DEBUG_VM=y'], timeout_s: 600 });
     expect(extraRequest(run, cells[1]!, undefined)).not.toHaveProperty('patch');
+    expect(extraRequest(run, cells[1]!, undefined)).not.toHaveProperty('coverage');
+    // A coverage run measures the exerciser too: its lines count with the KUnit job's.
+    expect(extraRequest({ ...run, options: { ...run.options, coverage: true } }, cells[2]!, 'PATCH')).toMatchObject({ targets: [MM_TARGET], coverage: true });
   });
 
   it('their results join the KUnit cells in the verdict: a case the series breaks is a new failure, a bug on both sides still failing', async () => {

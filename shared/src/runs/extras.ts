@@ -38,7 +38,7 @@ export function extraCells(series: RunSeries, newId: () => string): ExtraCell[] 
   ];
 }
 
-/** The kselftest job request of an extra cell: the run's kernel, Kconfig additions and timeout. */
+/** The kselftest job request of an extra cell: the run's kernel, Kconfig additions, timeout and coverage. */
 export function extraRequest(run: Pick<RunRecord, 'kernel' | 'options'>, cell: ExtraCell, patch: string | undefined): JobRequest {
   const o = run.options;
   return {
@@ -49,6 +49,7 @@ export function extraRequest(run: Pick<RunRecord, 'kernel' | 'options'>, cell: E
     ...(patch !== undefined ? { patch } : {}),
     ...(o.kconfig_add ? { kconfig_add: o.kconfig_add } : {}),
     ...(o.timeout_s ? { timeout_s: o.timeout_s } : {}),
+    ...(o.coverage ? { coverage: true } : {}),
   };
 }
 

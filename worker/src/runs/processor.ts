@@ -178,7 +178,11 @@ async function measureCoverage(deps: RunProcessorDeps, run: RunRecord, cells: re
     series.map(async (d): Promise<SeriesTrace> => {
       const at = { mmu: d.cell.mmu, job: d.cell.job };
       const data = await deps.store.artifact(d.cell.job, COVERAGE_ARTIFACT);
-      if (data) return { ...at, tracefile: data.toString('utf8') };
+      // A series that touches mm/ also ran nommu-ci/mm on this kernel (extras.ts): what it executed
+      // counts too. A tracefile may hold several records of one file; they add up when parsed.
+      const extras = (run.extras ?? []).filter((e) => e.series && e.mmu === d.cell.mmu);
+      const more = await Promise.all(extras.map((e) => deps.store.artifact(e.job, COVERAGE_ARTIFACT)));
+      if (data) return { ...at, tracefile: [data, ...more.filter((m) => m !== null)].map((b) => b.toString('utf8')).join('') };
       const r = d.record;
       return { ...at, tracefile: null, missing: r ? `no tracefile: the job ended ${r.state}${r.stage ? ` at ${r.stage}` : ''}` : 'no tracefile: the job has no record' };
     }),
