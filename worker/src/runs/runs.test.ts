@@ -214,25 +214,30 @@ describe('coverage', () => {
       async (job: Job<QueueJobData>) => {
         const req = (await r.store.request(job.data.id))!;
         requests.push(req);
-        // as a coverage job leaves it: the tracefile of its kernel (the series jobs' are what is measured)
-        await r.store.putArtifact(job.data.id, COVERAGE_ARTIFACT, Buffer.from(fixture(req.mmu ? 'mmu.info' : 'nommu.info')));
-        await finishSampleJob(r.store, job.data.id, req.mmu!, { kind: 'passed' });
+        // as a coverage job leaves it: the tracefile of its kernel (the series jobs' are what is
+        // measured); the series touches mm/, so nommu-ci/mm runs too, and on no-MMU it reaches
+        // line 702, which KUnit does not
+        const exerciser = `TN:\nSF:${req.mmu ? 'mm/mmap.c' : 'mm/nommu.c'}\nDA:702,3\nend_of_record\n`;
+        const trace = req.kind === 'kselftest' ? exerciser : fixture(req.mmu ? 'mmu.info' : 'nommu.info');
+        await r.store.putArtifact(job.data.id, COVERAGE_ARTIFACT, Buffer.from(trace));
+        const mm = [{ name: 'nommu-ci/mm', status: 'pass' as const, diagnostics: [], children: [] }];
+        await finishSampleJob(r.store, job.data.id, req.mmu!, req.kind === 'kselftest' ? { kind: 'passed', tests: mm } : { kind: 'passed' });
       },
       { connection: r.redis.duplicate(), concurrency: 4 },
     );
     const { id } = (await post({ patch: RESERVES, coverage: true })).json() as { id: string };
     const run = await waitForRun(id, (x) => x.finished_at !== null);
-    expect(requests).toHaveLength(4);
+    expect(requests.map((q) => q.kind).sort()).toEqual(['kselftest', 'kselftest', 'kselftest', 'kselftest', 'kunit', 'kunit', 'kunit', 'kunit']);
     for (const q of requests) expect(q).toMatchObject({ coverage: true });
     expect(run.options.coverage).toBe(true);
     expect(run.coverage?.files).toEqual(['mm/nommu.c']);
     expect(run.coverage?.kernels.map((k) => [k.mmu, k.job, k.missing, k.files[0]?.built, k.files[0]?.executed_lines])).toEqual([
-      [false, run.cells.find((c) => c.key === 'series-nommu')!.job, null, true, 2],
+      [false, run.cells.find((c) => c.key === 'series-nommu')!.job, null, true, 3],
       [true, run.cells.find((c) => c.key === 'series-mmu')!.job, null, false, 0],
     ]);
     const md = (await app.inject(`/v1/runs/${id}/report?format=markdown`)).body;
-    expect(md).toContain('- `mm/nommu.c`: 2 of 3 changed lines executed on no-MMU; not built on MMU');
-    expect(md).toContain('> - mm/nommu.c:702 not executed by any test on no-MMU');
+    expect(md).toContain('- `mm/nommu.c`: 3 of 3 changed lines executed on no-MMU; not built on MMU');
+    expect(md).not.toContain('not executed by any test on no-MMU');
   });
 
   it('a series job without a tracefile is not measured, and the run says why', async () => {
