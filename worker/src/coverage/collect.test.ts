@@ -69,11 +69,10 @@ describe('treeRelative', () => {
     expect(totals).toEqual({ lines_found: 3, lines_hit: 2, files: 1 });
   });
 
-  it('leaves a tracefile it wrote as it is (the real tracefiles in shared/fixtures/coverage)', () => {
+  it('leaves a tracefile it wrote as it is (the real one in shared/fixtures/coverage)', () => {
     const dir = path.join(REPO_DIR, 'shared/fixtures/coverage');
-    const infos = readdirSync(dir).filter((f) => f.endsWith('.info'));
-    expect(infos.length).toBeGreaterThan(0);
-    for (const f of infos) {
+    // The fixture the service's pipeline wrote; the others there are lcov's own output, trimmed.
+    for (const f of ['nommu-list-kunit.info']) {
       const info = readFileSync(path.join(dir, f), 'utf8');
       const { text, totals } = treeRelative(info.replace(/^SF:/gm, 'SF:/src/'), '/src/');
       expect(text, f).toBe(info);
