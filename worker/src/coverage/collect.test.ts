@@ -3,7 +3,7 @@
  * /build from a tree at /src) to the job's tracefile; and the real tracefiles in
  * shared/fixtures/coverage, which it must leave as they are.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_DIR } from '@nommu-ci/shared';
