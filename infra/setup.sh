@@ -24,7 +24,7 @@ need_packages python3-django python3-djangorestframework python3-django-filters
 
 # `npm test` only (setup.sh --test): a real browser for the dashboard's tests, driven by
 # playwright-core (which downloads none), and a font for its screenshots.
-if [ "${1:-}" = --test ]; then need_packages chromium fonts-dejavu-core; fi
+if [ "${1:-}" = --test ]; then need_packages chromium fonts-dejavu-core fonts-noto-color-emoji; fi
 
 # The kernel sources, each unpacked once, read-only to the service. Each is looked up in its own
 # suites only (trixie-backports also carries a linux-source-7.3, a different version).
