@@ -12,35 +12,13 @@
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { CACHE_DIR, loadCatalog } from '@nommu-ci/shared';
-import { startService } from './service.js';
+import { runJob, startService } from './service.js';
 
 const { values } = parseArgs({ options: { kernels: { type: 'string' }, mmu: { type: 'string' } } });
 const KERNELS = values.kernels?.split(',') ?? loadCatalog({}).map((k) => k.name);
 const MMU_CHOICES: Record<string, boolean[]> = { both: [true, false], mmu: [true], nommu: [false] };
 const MMU = MMU_CHOICES[values.mmu ?? 'both'] ?? [];
 if (MMU.length === 0) throw new Error(`--mmu: both, mmu or nommu, not ${values.mmu}`);
-
-interface JobRecord {
-  id: string;
-  state: string;
-  stage: string | null;
-  message: string | null;
-  kernel: { name: string; version: string; series?: string };
-  summary: { passed: number; failed: number; skipped: number; crashed: number };
-  timings: { stages: Record<string, number> };
-}
-
-async function runJob(base: string, body: object): Promise<JobRecord> {
-  const res = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (res.status !== 202) throw new Error(`POST ${JSON.stringify(body)}: ${res.status} ${await res.text()}`);
-  const { id } = (await res.json()) as { id: string };
-  // Polled: a cold default-config build takes longer than fetch waits for a stream's headers.
-  for (;;) {
-    const r = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as JobRecord;
-    if (['passed', 'failed', 'error', 'canceled'].includes(r.state)) return r;
-    await new Promise((res) => setTimeout(res, 5000));
-  }
-}
 
 const s = (ms: number | undefined): string => (ms === undefined ? '-' : (ms / 1000).toFixed(1));
 

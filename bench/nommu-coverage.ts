@@ -17,31 +17,11 @@
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { CACHE_DIR, parseTracefile, rangesText, toRanges } from '@nommu-ci/shared';
-import { startService } from './service.js';
+import { runJob, startService } from './service.js';
 
 const { values } = parseArgs({ options: { kernel: { type: 'string', default: 'debian-7.2' }, file: { type: 'string', default: 'mm/nommu.c' } } });
 const KERNEL = values.kernel!;
 const FILE = values.file!;
-
-interface Rec {
-  id: string;
-  state: string;
-  stage: string | null;
-  message: string | null;
-  summary: { passed: number; failed: number; skipped: number; crashed: number };
-  timings: { stages: Record<string, number> };
-}
-
-async function runJob(base: string, body: object): Promise<Rec> {
-  const res = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (res.status !== 202) throw new Error(`POST ${JSON.stringify(body)}: ${res.status} ${await res.text()}`);
-  const { id } = (await res.json()) as { id: string };
-  for (;;) {
-    const r = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as Rec;
-    if (['passed', 'failed', 'error', 'canceled'].includes(r.state)) return r;
-    await new Promise((res) => setTimeout(res, 5000));
-  }
-}
 
 const pct = (hit: number, found: number): string => (found === 0 ? '-' : `${((100 * hit) / found).toFixed(1)}%`);
 

@@ -34,3 +34,27 @@ export async function startService(opts: { cache: string; env?: Record<string, s
     },
   };
 }
+
+/** A job record as the benches read it (GET /v1/jobs/:id). */
+export interface BenchJobRecord {
+  id: string;
+  state: string;
+  stage: string | null;
+  message: string | null;
+  kernel: { name: string; version: string; series?: string };
+  summary: { passed: number; failed: number; skipped: number; crashed: number };
+  timings: { stages: Record<string, number> };
+}
+
+/** POSTs a job and returns its record once it has ended. */
+export async function runJob(base: string, body: object): Promise<BenchJobRecord> {
+  const res = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (res.status !== 202) throw new Error(`POST ${JSON.stringify(body)}: ${res.status} ${await res.text()}`);
+  const { id } = (await res.json()) as { id: string };
+  // Polled: a cold default-config build takes longer than fetch waits for a stream's headers.
+  for (;;) {
+    const r = (await (await fetch(`${base}/v1/jobs/${id}`)).json()) as BenchJobRecord;
+    if (['passed', 'failed', 'error', 'canceled'].includes(r.state)) return r;
+    await new Promise((res) => setTimeout(res, 5000));
+  }
+}
